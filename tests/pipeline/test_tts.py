@@ -1,0 +1,62 @@
+"""The synthesiser's turn planning: early first audio, never a hole mid-turn."""
+
+from voicebot.dialog.engine import Line
+from voicebot.pipeline.tts import SynthesisPace, plan_pieces, ready_to_start
+
+NOTICE = Line(
+    "security_notice",
+    "Thank you. Before we go on, Nova Wallet will never ask you for your PIN, "
+    "password, card number, seed phrase or private key.",
+    interruptible=False,
+)
+QUESTION = Line("payment_question", "Did you make this payment?", interruptible=True)
+
+
+def test_turn_is_cut_into_sentences_keeping_each_line() -> None:
+    pieces = plan_pieces((NOTICE, QUESTION))
+    assert [p.text for p in pieces] == [
+        "Thank you.",
+        "Before we go on, Nova Wallet will never ask you for your PIN, "
+        "password, card number, seed phrase or private key.",
+        "Did you make this payment?",
+    ]
+    assert [p.line.key for p in pieces] == ["security_notice"] * 2 + ["payment_question"]
+
+
+def test_long_first_sentence_is_cut_after_its_first_clause() -> None:
+    line = Line("x", "Before we go on, Nova Wallet will never ask you for your PIN.", True)
+    assert [p.text for p in plan_pieces((line,))] == [
+        "Before we go on,",
+        "Nova Wallet will never ask you for your PIN.",
+    ]
+
+
+def test_short_clauses_are_not_cut() -> None:
+    line = Line("x", "Yes, thank you for confirming that.", True)
+    assert [p.text for p in plan_pieces((line,))] == ["Yes, thank you for confirming that."]
+
+
+def test_fast_synthesis_starts_at_once() -> None:
+    pace = SynthesisPace(rtf=0.03)
+    pending = plan_pieces((NOTICE, QUESTION))[1:]
+    assert ready_to_start(0.6, pending, pace)
+
+
+def test_slow_synthesis_holds_a_short_first_sentence_back() -> None:
+    # A busy CPU: 7 s of notice takes ~1.5 s to synthesise, longer than "Thank you." lasts.
+    pace = SynthesisPace(rtf=0.2)
+    pending = plan_pieces((NOTICE, QUESTION))[1:]
+    assert not ready_to_start(0.6, pending, pace)
+    # With the notice synthesised too, the rest can never run dry.
+    assert ready_to_start(0.6 + 7.0, pending[1:], pace)
+
+
+def test_pace_learns_from_what_it_observes() -> None:
+    pace = SynthesisPace(rtf=0.05)
+    for _ in range(10):
+        pace.observe(chars=100, compute_s=2.0, audio_s=7.0)
+    assert abs(pace.rtf - 2.0 / 7.0) < 0.01
+    assert abs(pace.audio_per_char - 0.07) < 0.01
+    pace.observe(chars=0, compute_s=1.0, audio_s=0.0)  # nothing to learn from
+    assert abs(pace.rtf - 2.0 / 7.0) < 0.01
+

@@ -1,0 +1,118 @@
+"""All configuration, read from the environment in one place.
+
+Only this module reads environment variables. Outside development mode the
+settings refuse insecure defaults (no Twilio auth token, no public URL), so a
+misconfigured production server fails at start-up instead of accepting forged
+webhooks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voicebot.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alias(name: str) -> AliasChoices:
+    """Accept both the well-known name (``REDIS_URL``) and the prefixed one."""
+    return AliasChoices(name, f"VOICEBOT_{name}")
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; see README "Configuration" for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICEBOT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["development", "production"] = "development"
+
+    # Telephony (Twilio). The auth token signs every webhook; the public base URL
+    # is what Twilio used to reach us, so signatures are checked against it and
+    # never against the Host header.
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000", validation_alias=_alias("TWILIO_ACCOUNT_SID")
+    )
+    twilio_auth_token: str = Field(default="", validation_alias=_alias("TWILIO_AUTH_TOKEN"))
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias=_alias("PUBLIC_BASE_URL")
+    )
+    stream_token_ttl_s: int = 120
+    ws_max_message_bytes: int = 64 * 1024
+
+    # State and records.
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_alias("REDIS_URL"))
+    redis_prefix: str = "voicebot"
+    database_url: str = Field(
+        default=f"sqlite:///{REPO_ROOT / 'voicebot.db'}", validation_alias=_alias("DATABASE_URL")
+    )
+
+    # The business the bot speaks for.
+    business_name: str = "Nova Wallet"
+    callback_number: str = "+18005550199"
+
+    # Data folders (flows and what the bot says).
+    dialogs_dir: Path = REPO_ROOT / "dialogs"
+    prompts_dir: Path = REPO_ROOT / "prompts"
+
+    # Speech models: bundled packages, loaded by path. Empty means "the packaged one".
+    whisper_model_dir: str = ""
+    whisper_threads: int = 2
+    whisper_workers: int = 2
+    piper_voice_path: str = ""
+
+    # Turn-taking.
+    vad_stop_secs: float = 0.5
+    vad_start_secs: float = 0.2
+    # pipecat's default 0.6 misses a short "Yes." on telephone audio; 0.3 does not.
+    vad_min_volume: float = 0.3
+    silence_timeout_s: float = 7.0
+
+    # Where recordings and reports go.
+    output_dir: Path = REPO_ROOT / "out"
+
+    @model_validator(mode="after")
+    def _enforce_secure_defaults(self) -> Settings:
+        """Refuse to run production without the secrets that make it safe."""
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
+                    ("PUBLIC_BASE_URL", self.public_base_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(f"production mode needs {', '.join(missing)} to be set")
+            if not self.public_base_url.startswith("https://"):
+                raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
+        elif not self.twilio_auth_token:
+            # Development without a token: a random one per process keeps signature
+            # checks on (fail closed) while the in-process simulator signs with it.
+            self.twilio_auth_token = secrets.token_hex(16)
+        self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @property
+    def media_stream_url(self) -> str:
+        """The WebSocket URL Twilio should stream the call audio to."""
+        base = self.public_base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return f"{base}/twilio/media-stream"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    try:
+        return Settings()
+    except ValueError as e:
+        raise ConfigError(str(e)) from e

@@ -1,0 +1,139 @@
+"""One call's pipeline: Twilio audio in -> VAD -> Whisper -> policy -> Piper -> Twilio.
+
+Built per call from the process's shared models; runs until the bot hangs up or
+the caller does; then the call's record is written, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import WebSocket
+from loguru import logger
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.workers.runner import WorkerRunner
+
+from voicebot.audio import TELEPHONE_RATE
+from voicebot.dialog.engine import DialogEngine
+from voicebot.dialog.phrasing import prompt_values
+from voicebot.pipeline.policy import DialogPolicy
+from voicebot.pipeline.session import CallSession
+from voicebot.pipeline.stt import WHISPER_RATE, WhisperTranscriber
+from voicebot.pipeline.tts import PiperSpeaker, PlaybackTimeline
+from voicebot.pipeline.vad import SharedSileroVADAnalyzer
+from voicebot.records import calls as call_records
+from voicebot.services import Services
+
+
+async def run_call(websocket: WebSocket, session: CallSession, services: Services) -> None:
+    """Run the call to its end and store how it ended."""
+    settings, models = services.settings, services.models
+    prompts = services.prompts.get(session.context.locale) or services.prompts["en-US"]
+    engine = DialogEngine(
+        flow=services.flows[session.context.purpose],
+        prompts=prompts,
+        values=prompt_values(
+            session.context,
+            business_name=settings.business_name,
+            callback_number=settings.callback_number,
+        ),
+    )
+    timeline = PlaybackTimeline()
+
+    async def publish_outcome(s: CallSession) -> None:
+        await services.store.set_outcome(s.call_id, s.outcome_record())
+        await services.store.publish(s.call_id, {"type": "outcome", **s.outcome_record()})
+
+    async def publish_event(event: dict[str, Any]) -> None:
+        await services.store.publish(session.call_id, event)
+
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+            serializer=TwilioFrameSerializer(
+                session.stream_sid,
+                session.call_sid,
+                params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+            ),
+        ),
+    )
+    vad = VADProcessor(
+        vad_analyzer=SharedSileroVADAnalyzer(
+            session=models.silero_session,
+            params=VADParams(
+                start_secs=settings.vad_start_secs,
+                stop_secs=settings.vad_stop_secs,
+                min_volume=settings.vad_min_volume,
+            ),
+        )
+    )
+    policy = DialogPolicy(
+        engine=engine,
+        session=session,
+        timeline=timeline,
+        on_outcome=publish_outcome,
+        on_event=publish_event,
+        silence_timeout_s=settings.silence_timeout_s,
+        fallback_text=prompts.render("technical_apology", {}),
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            vad,
+            WhisperTranscriber(models.whisper),
+            policy,
+            PiperSpeaker(models.piper, timeline, models.pace),
+            transport.output(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=WHISPER_RATE, audio_out_sample_rate=TELEPHONE_RATE
+        ),
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+    )
+
+    @transport.event_handler("on_client_disconnected")
+    async def _on_hangup(_transport: object, _ws: object) -> None:
+        logger.info(f"{session.call_sid}: media stream closed by the carrier")
+        await worker.cancel(reason="caller hung up")
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    try:
+        await runner.run()
+    finally:
+        if session.outcome is None:
+            engine.end_with("hung_up", escalate=False)
+            session.conclude(engine)
+            await asyncio.shield(publish_outcome(session))
+        await asyncio.shield(_store_record(session, services))
+
+
+async def _store_record(session: CallSession, services: Services) -> None:
+    try:
+        await asyncio.to_thread(
+            call_records.finish_call,
+            services.db,
+            session.call_id,
+            outcome=session.outcome or "hung_up",
+            escalated=session.escalated,
+            fields=session.fields,
+            evidence=session.evidence,
+            turns=session.turns,
+        )
+        await services.store.publish(session.call_id, {"type": "ended", **session.outcome_record()})
+    except Exception:
+        logger.exception(f"{session.call_id}: could not store the call record")
+        raise

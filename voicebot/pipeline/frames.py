@@ -1,0 +1,43 @@
+"""Frames our own pipeline stages exchange, on top of pipecat's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipecat.frames.frames import DataFrame, SystemFrame
+
+from voicebot.dialog.engine import Line
+
+
+@dataclass
+class SpeakFrame(DataFrame):
+    """One bot turn: the lines to say, back to back, without a gap.
+
+    A whole turn travels in one frame so the synthesiser can plan it (see
+    ``tts``). A line with ``interruptible=False`` is a disclosure that must be
+    heard whole: the caller's barge-in is ignored while it plays.
+    """
+
+    lines: tuple[Line, ...] = ()
+
+
+@dataclass
+class HeardFrame(SystemFrame):
+    """What the caller said in one turn, after recognition.
+
+    A system frame so that an interruption in flight never drops it.
+    ``text`` may be empty: the VAD heard something that held no words.
+    """
+
+    text: str = ""
+    confidence: float = 0.0
+    speech_ended_at: float = 0.0  # monotonic time the VAD confirmed the end of speech
+    stt_seconds: float = 0.0
+
+
+@dataclass
+class RecognitionHintsFrame(SystemFrame):
+    """Sent upstream by the policy: what answers the current question expects."""
+
+    hotwords: str = ""
+    initial_prompt: str = ""

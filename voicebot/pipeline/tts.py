@@ -1,0 +1,218 @@
+"""Speech synthesis stage: Piper, planned per turn, straight to 8 kHz.
+
+The voice is loaded once per process (see ``models``). A ``SpeakFrame`` holds a
+whole bot turn. It is cut into sentences (the first one also at its first
+comma, so the first audio leaves early) and synthesised piece by piece, the
+next piece while the previous plays. A turn must never stop mid-way: a gap of
+0.7 s after "Thank you." is, to a person, the end of the bot's turn, and they
+answer a question that has not been asked yet. So the first audio of a turn is
+held back until, at the synthesis speed measured on this machine right now
+(``SynthesisPace``), every later piece will be ready before the one before it
+has finished playing. Unloaded that costs nothing; on a busy CPU it costs a
+few hundred milliseconds once per turn, instead of a hole in the middle.
+
+Audio is resampled once to the telephone rate here, so the Twilio serializer
+has nothing left to resample.
+
+``PlaybackTimeline`` records when each line will be heard: the output transport
+plays audio in real time, so the start of a piece is the end of the previous
+one. The dialog policy reads it to know whether the caller is talking over a
+disclosure (which must be heard whole) or over a question (which they may cut).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebot.audio import TELEPHONE_RATE, resample
+from voicebot.dialog.engine import Line
+from voicebot.pipeline.frames import SpeakFrame
+
+CHUNK_S = 0.1  # audio frame size handed to the output transport
+SAFETY = 1.5  # margin on the estimated synthesis time of the pieces still to come
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class _Scheduled:
+    key: str
+    interruptible: bool
+    start: float
+    end: float
+
+
+@dataclass
+class PlaybackTimeline:
+    """When the bot's queued lines play, in monotonic seconds."""
+
+    lines: list[_Scheduled] = field(default_factory=list)
+
+    def schedule(self, key: str, interruptible: bool, duration: float) -> None:
+        now = time.monotonic()
+        start = max(now, self.lines[-1].end if self.lines else now)
+        self.lines.append(_Scheduled(key, interruptible, start, start + duration))
+        self.lines = [line for line in self.lines if line.end > now - 5.0]
+
+    def playing(self, at: float | None = None) -> _Scheduled | None:
+        """The line being heard at ``at`` (default: now), if any."""
+        t = time.monotonic() if at is None else at
+        return next((line for line in self.lines if line.start <= t < line.end), None)
+
+    def queued_seconds(self) -> float:
+        """Audio already handed over that has not been heard yet."""
+        return max(0.0, self.ends_at() - time.monotonic())
+
+    def ends_at(self) -> float:
+        """When the last queued line finishes playing."""
+        return self.lines[-1].end if self.lines else 0.0
+
+    def clear(self) -> None:
+        self.lines.clear()
+
+
+@dataclass
+class SynthesisPace:
+    """How fast Piper runs on this machine now, learnt from every synthesis.
+
+    One per process, shared by all calls, because they share the CPU: when four
+    calls and four transcriptions compete, synthesis slows for all of them.
+    """
+
+    rtf: float = 0.1  # seconds of computing per second of audio (moving average)
+    audio_per_char: float = 0.07  # seconds of audio per character of text
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe(self, chars: int, compute_s: float, audio_s: float) -> None:
+        if chars <= 0 or audio_s <= 0:
+            return
+        with self._lock:
+            self.rtf = 0.7 * self.rtf + 0.3 * (compute_s / audio_s)
+            self.audio_per_char = 0.8 * self.audio_per_char + 0.2 * (audio_s / chars)
+
+    def audio_seconds(self, text: str) -> float:
+        return len(text) * self.audio_per_char
+
+    def synthesis_seconds(self, text: str) -> float:
+        return self.audio_seconds(text) * self.rtf
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of one line, synthesised in one go."""
+
+    line: Line
+    text: str
+
+
+def plan_pieces(lines: tuple[Line, ...]) -> list[Piece]:
+    """Cut a turn into sentences; the first one also after its first clause."""
+    pieces = [
+        Piece(line, sentence)
+        for line in lines
+        for sentence in _SENTENCE_END.split(line.text.strip())
+        if sentence
+    ]
+    if pieces:
+        first = pieces[0]
+        head, comma, tail = first.text.partition(", ")
+        if comma and len(head.split()) >= 3 and len(tail.split()) >= 5:
+            pieces[0:1] = [Piece(first.line, head + ","), Piece(first.line, tail)]
+    return pieces
+
+
+def ready_to_start(
+    buffered_s: float, pending: list[Piece], pace: SynthesisPace, safety: float = SAFETY
+) -> bool:
+    """Whether playback can start with ``buffered_s`` of audio and never run dry.
+
+    Each pending piece must be synthesised (one after the other) before all the
+    audio ahead of it has played.
+    """
+    ahead, busy = buffered_s, 0.0
+    for piece in pending:
+        busy += pace.synthesis_seconds(piece.text) * safety
+        if busy > ahead:
+            return False
+        ahead += pace.audio_seconds(piece.text)
+    return True
+
+
+class PiperSpeaker(FrameProcessor):
+    """Turns ``SpeakFrame`` turns into telephone-rate audio frames."""
+
+    def __init__(
+        self, voice: Any, timeline: PlaybackTimeline, pace: SynthesisPace, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._voice = voice
+        self._timeline = timeline
+        self._pace = pace
+        self._voice_rate: int = voice.config.sample_rate
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, SpeakFrame):
+            await self._speak(frame)
+            return
+        if isinstance(frame, InterruptionFrame):
+            self._timeline.clear()
+        await self.push_frame(frame, direction)
+
+    async def _speak(self, frame: SpeakFrame) -> None:
+        context_id = f"turn-{id(frame)}"
+        await self.push_frame(TTSStartedFrame(context_id=context_id))
+        pieces = plan_pieces(frame.lines)
+        held: list[tuple[Piece, np.ndarray]] = []
+        playing = False
+        for i, piece in enumerate(pieces):
+            held.append((piece, await asyncio.to_thread(self._synthesize, piece.text)))
+            if not playing:
+                buffered = self._timeline.queued_seconds() + sum(
+                    len(pcm) / TELEPHONE_RATE for _, pcm in held
+                )
+                if not ready_to_start(buffered, pieces[i + 1 :], self._pace):
+                    continue  # synthesise further ahead before the first audio leaves
+                playing = True
+            for ready, pcm in held:
+                await self._play(ready, pcm, context_id)
+            held.clear()
+        for ready, pcm in held:
+            await self._play(ready, pcm, context_id)
+        await self.push_frame(TTSStoppedFrame(context_id=context_id))
+
+    def _synthesize(self, text: str) -> np.ndarray:
+        """Piper, then one resampling to 8 kHz. Runs in a worker thread."""
+        started = time.perf_counter()
+        audio = b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
+        pcm = resample(np.frombuffer(audio, dtype=np.int16), self._voice_rate, TELEPHONE_RATE)
+        self._pace.observe(len(text), time.perf_counter() - started, len(pcm) / TELEPHONE_RATE)
+        return pcm
+
+    async def _play(self, piece: Piece, pcm: np.ndarray, context_id: str) -> None:
+        line = piece.line
+        self._timeline.schedule(line.key, line.interruptible, len(pcm) / TELEPHONE_RATE)
+        step = int(TELEPHONE_RATE * CHUNK_S)
+        for i in range(0, len(pcm), step):
+            await self.push_frame(
+                TTSAudioRawFrame(
+                    audio=pcm[i : i + step].tobytes(),
+                    sample_rate=TELEPHONE_RATE,
+                    num_channels=1,
+                    context_id=context_id,
+                )
+            )

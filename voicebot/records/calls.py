@@ -1,0 +1,115 @@
+"""Reading and writing call records (blocking; call through ``asyncio.to_thread``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from voicebot.calls.context import CallContext
+from voicebot.records.db import Database
+from voicebot.records.models import CallRecord, TurnRecord
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One entry of a call's transcript."""
+
+    speaker: str
+    text: str
+    source: str
+    offset_s: float
+    confidence: float | None = None
+
+
+def create_call(db: Database, call_id: str, context: CallContext) -> None:
+    """The record of a call about to be dialed."""
+    with db.session() as s, s.begin():
+        s.add(
+            CallRecord(
+                id=call_id,
+                purpose=context.purpose,
+                locale=context.locale,
+                customer_phone=context.customer.phone,
+                context=context.model_dump(mode="json"),
+                created_at=datetime.now(UTC),
+                fields={},
+            )
+        )
+
+
+def attach_call_sid(db: Database, call_id: str, call_sid: str) -> None:
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallRecord)
+            .where(CallRecord.id == call_id)
+            .values(call_sid=call_sid, answered_at=datetime.now(UTC))
+        )
+
+
+def apply_status(db: Database, call_id: str, status: str, rank: int) -> bool:
+    """Forward-only carrier status, as in Redis: a stale callback changes nothing."""
+    with db.session() as s, s.begin():
+        result = s.execute(
+            update(CallRecord)
+            .where(CallRecord.id == call_id, CallRecord.carrier_status_rank < rank)
+            .values(carrier_status=status, carrier_status_rank=rank)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def finish_call(
+    db: Database,
+    call_id: str,
+    *,
+    outcome: str,
+    escalated: bool,
+    fields: dict[str, Any],
+    evidence: dict[str, Any] | None,
+    turns: list[Turn],
+) -> None:
+    """Write how the call ended and its transcript, in one transaction."""
+    with db.session() as s, s.begin():
+        record = s.get(CallRecord, call_id)
+        if record is None:
+            raise LookupError(call_id)
+        record.outcome = outcome
+        record.escalated = escalated
+        record.fields = fields
+        record.evidence = evidence
+        record.ended_at = datetime.now(UTC)
+        record.turns = [
+            TurnRecord(
+                seq=i,
+                speaker=t.speaker,
+                text=t.text,
+                source=t.source,
+                offset_s=t.offset_s,
+                confidence=t.confidence,
+            )
+            for i, t in enumerate(turns)
+        ]
+
+
+def get_call(db: Database, call_id: str) -> dict[str, Any] | None:
+    """A call and its transcript as plain data."""
+    with db.session() as s:
+        record = s.scalars(select(CallRecord).where(CallRecord.id == call_id)).one_or_none()
+        if record is None:
+            return None
+        return {
+            "id": record.id,
+            "call_sid": record.call_sid,
+            "purpose": record.purpose,
+            "outcome": record.outcome,
+            "escalated": record.escalated,
+            "carrier_status": record.carrier_status,
+            "fields": record.fields,
+            "evidence": record.evidence,
+            "turns": [
+                {"speaker": t.speaker, "text": t.text, "source": t.source, "offset_s": t.offset_s}
+                for t in record.turns
+            ],
+        }

@@ -1,0 +1,56 @@
+"""The process's shared services, built once at start-up and handed to routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from voicebot.calls.state import CallStore
+from voicebot.config import Settings
+from voicebot.dialog.flows import Flow, load_flow
+from voicebot.dialog.prompts import Prompts, load_prompts
+from voicebot.pipeline.models import SpeechModels, get_models
+from voicebot.records.db import Database
+
+PURPOSES = ("transaction_confirmation",)
+
+
+@dataclass
+class Services:
+    """Settings, state, records, models and the dialog data, for one process."""
+
+    settings: Settings
+    redis: Redis
+    store: CallStore
+    db: Database
+    prompts: dict[str, Prompts] = field(default_factory=dict)
+    flows: dict[str, Flow] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        services = cls(
+            settings=settings,
+            redis=redis,
+            store=CallStore(redis, settings.redis_prefix),
+            db=Database(settings.database_url),
+        )
+        services.load_dialogs()
+        return services
+
+    def load_dialogs(self) -> None:
+        """Load every locale's prompts and every flow; a broken file fails start-up."""
+        for path in sorted(self.settings.prompts_dir.glob("*.yaml")):
+            self.prompts[path.stem] = load_prompts(self.settings.prompts_dir, path.stem)
+        keys = self.prompts["en-US"].keys()
+        for purpose in PURPOSES:
+            self.flows[purpose] = load_flow(self.settings.dialogs_dir, purpose, keys)
+
+    @property
+    def models(self) -> SpeechModels:
+        return get_models(self.settings)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        self.db.engine.dispose()

@@ -1,0 +1,354 @@
+"""``voicebot simulate``: run scenarios as whole phone calls against the real server.
+
+By default the real server is started in-process on a free loopback port (in a
+thread with its own event loop, so the carrier's 20 ms clock never waits on
+the bot's work). With ``url`` it targets a running server instead, which must
+share this process's Redis, database and Twilio auth token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvicorn
+from redis.asyncio import Redis
+
+from voicebot.app import create_app
+from voicebot.audio import TELEPHONE_RATE, resample, write_wav
+from voicebot.calls.outbound import prepare_call
+from voicebot.calls.state import CallStore
+from voicebot.config import Settings
+from voicebot.pipeline.models import get_models
+from voicebot.pipeline.stt import WHISPER_RATE, transcribe
+from voicebot.records import calls as call_records
+from voicebot.records.db import Database
+from voicebot.simulator.carrier import (
+    CarrierCall,
+    MediaStream,
+    TwilioCarrier,
+    _sid,
+    parse_stream_twiml,
+)
+from voicebot.simulator.scenario import Scenario
+from voicebot.simulator.voices import CallerVoices
+
+CALL_TIMEOUT_S = 180.0
+RECORD_WAIT_S = 15.0
+
+EventSink = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario's call and verdict (the contract's JSON line)."""
+
+    name: str
+    passed: bool
+    outcome: str | None
+    expected: dict[str, Any]
+    escalated: bool | None
+    rating: int | None
+    failures: list[str]
+    transcript: list[dict[str, Any]]
+    latency_ms: list[int]
+    call_sid: str
+    wav: str
+    call_id: str = ""
+    stored_transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        data.pop("stored_transcript")
+        return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class InProcessServer:
+    """The real app under uvicorn, in a thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.settings = settings.model_copy(
+            update={"public_base_url": f"http://127.0.0.1:{self.port}"}
+        )
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws_max_size=self.settings.ws_max_message_bytes,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="voicebot-server", daemon=True
+        )
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-process server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+
+def _normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return f" {_normalize(needle)} " in f" {_normalize(haystack)} "
+
+
+def bot_segments(bot: np.ndarray, gap_s: float = 0.5) -> list[tuple[int, int]]:
+    """Sample ranges where the bot's channel carries speech, split on pauses."""
+    frame = TELEPHONE_RATE // 50
+    n = len(bot) // frame
+    loud = [np.abs(bot[i * frame : (i + 1) * frame].astype(np.int32)).max() > 400 for i in range(n)]
+    segments: list[tuple[int, int]] = []
+    start, quiet = None, 0
+    for i, is_loud in enumerate(loud):
+        if is_loud:
+            start = i if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet * 0.02 >= gap_s:
+                segments.append((start * frame, (i - quiet + 1) * frame))
+                start, quiet = None, 0
+    if start is not None:
+        segments.append((start * frame, n * frame))
+    return segments
+
+
+class Simulator:
+    """Runs scenarios through the server; use as an async context manager."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        url: str | None = None,
+        out_dir: Path | None = None,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.url = url
+        self.out_dir = out_dir or settings.output_dir
+        self.on_event = on_event
+        self.server: InProcessServer | None = None
+
+    async def __aenter__(self) -> Simulator:
+        if self.url is None:
+            self.server = InProcessServer(self.settings)
+            await asyncio.to_thread(self.server.start)
+            base_url = self.server.settings.public_base_url
+        else:
+            base_url = self.url
+        models = await asyncio.to_thread(get_models, self.settings)
+        self.whisper = models.whisper
+        self.voices = CallerVoices(models.piper)
+        self.redis = Redis.from_url(self.settings.redis_url, decode_responses=True)
+        self.store = CallStore(self.redis, self.settings.redis_prefix)
+        self.db = Database(self.settings.database_url)
+        await asyncio.to_thread(self.db.create_tables)
+        self.carrier = TwilioCarrier(
+            base_url, self.settings.twilio_auth_token, self.settings.twilio_account_sid
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.carrier.close()
+        await self.redis.aclose()
+        self.db.engine.dispose()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+    async def run(self, scenarios: list[Scenario], concurrency: int = 1) -> list[ScenarioResult]:
+        """Run scenarios, at most ``concurrency`` calls at once, results in input order."""
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(s: Scenario) -> ScenarioResult:
+            async with gate:
+                return await self.run_one(s)
+
+        return list(await asyncio.gather(*(one(s) for s in scenarios)))
+
+    async def _emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            result = self.on_event(event)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def run_one(self, scenario: Scenario) -> ScenarioResult:
+        """Dial, answer, play the person, hang up; then check the expectations."""
+        failures: list[str] = []
+        call_sid = _sid("CA")
+        call = CarrierCall(call_sid=call_sid)
+        call_id = await prepare_call(self.store, self.db, scenario.call_context())
+        events = asyncio.create_task(self._relay_events(scenario.name, call_id))
+        stream = MediaStream(
+            scenario, call, self.voices, self.settings.twilio_account_sid, self.on_event
+        )
+        seq = 0
+
+        async def status(state: str, **extra: str) -> None:
+            nonlocal seq
+            params = self.carrier.call_params(call_sid, scenario, state)
+            params |= {
+                "SequenceNumber": str(seq),
+                "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                **extra,
+            }
+            seq += 1
+            response = await self.carrier.post(f"/twilio/status?call_id={call_id}", params)
+            if response.status_code >= 300:
+                failures.append(f"status callback {state}: HTTP {response.status_code}")
+
+        try:
+            await status("initiated")
+            await status("ringing")
+            params = self.carrier.call_params(call_sid, scenario, "in-progress")
+            params["AnsweredBy"] = (
+                "human" if scenario.answered_by == "human" else "machine_end_beep"
+            )
+            response = await self.carrier.post(f"/twilio/voice?call_id={call_id}", params)
+            stream_target = (
+                parse_stream_twiml(response.text) if response.status_code == 200 else None
+            )
+            if stream_target is None:
+                failures.append(f"voice webhook: HTTP {response.status_code}, no <Connect><Stream>")
+            else:
+                await status("in-progress")
+                url, stream_params = stream_target
+                try:
+                    await stream.run(url, stream_params, CALL_TIMEOUT_S)
+                except TimeoutError:
+                    failures.append(f"the call did not end within {CALL_TIMEOUT_S:.0f} s")
+                if call.refused:
+                    failures.append(f"media stream refused: {call.refused}")
+                await status("completed", CallDuration=str(round(call.duration_s)))
+        finally:
+            events.cancel()
+        stream.finalize()
+        record = await self._wait_for_record(call_id)
+        return await self._verdict(scenario, call, call_id, record, failures)
+
+    async def _relay_events(self, name: str, call_id: str) -> None:
+        """Forward the server's live events for this call (what the bot says and hears)."""
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(f"{self.settings.redis_prefix}:events:{call_id}")
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    await self._emit(
+                        {"scenario": name, "source": "server", **json.loads(message["data"])}
+                    )
+        finally:
+            await pubsub.aclose()
+
+    async def _wait_for_record(self, call_id: str) -> dict[str, Any] | None:
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while time.monotonic() < deadline:
+            record = await asyncio.to_thread(call_records.get_call, self.db, call_id)
+            if record is not None and record["outcome"] is not None:
+                return record
+            await asyncio.sleep(0.2)
+        return None
+
+    def _bot_transcript(self, bot: np.ndarray) -> list[dict[str, Any]]:
+        """What the bot actually said, heard back through Whisper (blocking)."""
+        lines = []
+        for start, end in bot_segments(bot):
+            pcm = bot[start:end]
+            heard = transcribe(
+                self.whisper, resample(pcm, TELEPHONE_RATE, WHISPER_RATE), long_form=True
+            )
+            lines.append(
+                {
+                    "speaker": "bot",
+                    "text": heard.text,
+                    "start": round(start / TELEPHONE_RATE, 2),
+                    "end": round(end / TELEPHONE_RATE, 2),
+                }
+            )
+        return lines
+
+    async def _verdict(
+        self,
+        scenario: Scenario,
+        call: CarrierCall,
+        call_id: str,
+        record: dict[str, Any] | None,
+        failures: list[str],
+    ) -> ScenarioResult:
+        expect = scenario.expect
+        caller_pcm, bot_pcm = MediaStream.recording_of(call)
+        wav = self.out_dir / f"{scenario.name}.wav"
+        stereo = np.stack([caller_pcm, bot_pcm], axis=1).reshape(-1)
+        await asyncio.to_thread(write_wav, wav, stereo, TELEPHONE_RATE, 2)
+        bot_lines = await asyncio.to_thread(self._bot_transcript, bot_pcm)
+        caller_lines = [
+            {
+                "speaker": "caller",
+                "text": t.text,
+                "start": round(t.start, 2),
+                "end": round(t.end, 2),
+            }
+            for t in call.turns
+        ]
+        transcript = sorted(bot_lines + caller_lines, key=lambda line: line["start"])
+
+        outcome = record["outcome"] if record else None
+        escalated = record["escalated"] if record else None
+        rating = (record["fields"] or {}).get("rating") if record else None
+        if record is None:
+            failures.append("no call record was stored")
+        if outcome != expect.outcome:
+            failures.append(f"outcome {outcome!r}, expected {expect.outcome!r}")
+        if expect.escalated is not None and escalated != expect.escalated:
+            failures.append(f"escalated {escalated}, expected {expect.escalated}")
+        if expect.rating is not None and rating != expect.rating:
+            failures.append(f"rating {rating}, expected {expect.rating}")
+        said = " ".join(line["text"] for line in bot_lines)
+        failures += [f"the bot said {w!r}" for w in expect.bot_must_not_say if _contains(said, w)]
+        stored = " ".join(t["text"] for t in (record or {}).get("turns", []))
+        failures += [
+            f"the stored transcript contains {w!r}"
+            for w in expect.transcript_must_not_contain
+            if _contains(stored, w)
+        ]
+        return ScenarioResult(
+            name=scenario.name,
+            passed=not failures,
+            outcome=outcome,
+            expected=expect.model_dump(exclude_defaults=True),
+            escalated=escalated,
+            rating=rating,
+            failures=failures,
+            transcript=transcript,
+            latency_ms=[t.latency_ms for t in call.turns if t.latency_ms is not None],
+            call_sid=call.call_sid,
+            wav=str(wav),
+            call_id=call_id,
+            stored_transcript=(record or {}).get("turns", []),
+        )

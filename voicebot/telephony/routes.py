@@ -1,0 +1,82 @@
+"""Twilio webhooks and the media stream. Thin: the work lives in the modules they call."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query, Response, WebSocket
+from loguru import logger
+
+from voicebot.calls.state import STATUS_RANK
+from voicebot.deps import ServicesDep, TwilioForm
+from voicebot.errors import CallNotFoundError, TelephonyError
+from voicebot.pipeline.call import run_call
+from voicebot.pipeline.session import CallSession
+from voicebot.records import calls as call_records
+from voicebot.telephony import twiml
+from voicebot.telephony.media_stream import CLOSE_POLICY_VIOLATION, read_start, require_token
+
+router = APIRouter(prefix="/twilio", tags=["twilio"])
+
+XML = "application/xml"
+
+
+@router.post("/voice", response_class=Response)
+async def voice(form: TwilioForm, services: ServicesDep, call_id: str = Query("")) -> Response:
+    """The callee answered: connect the call's audio to our media stream."""
+    call_sid = form.get("CallSid", "")
+    try:
+        await services.store.context(call_id)
+    except CallNotFoundError:
+        logger.warning(f"voice webhook for unknown call {call_id!r} ({call_sid}): hanging up")
+        return Response(twiml.hang_up(), media_type=XML)
+    await services.store.bind_call_sid(call_id, call_sid)
+    await services.store.apply_status(call_id, "in-progress", -1)
+    await asyncio.to_thread(call_records.attach_call_sid, services.db, call_id, call_sid)
+    token = await services.store.issue_stream_token(call_sid, services.settings.stream_token_ttl_s)
+    params = {"token": token, "call_id": call_id}
+    if form.get("AnsweredBy"):
+        params["answered_by"] = form["AnsweredBy"]
+    return Response(
+        twiml.connect_stream(services.settings.media_stream_url, params), media_type=XML
+    )
+
+
+@router.post("/status", status_code=204)
+async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("")) -> Response:
+    """Call progress. Callbacks come out of order and twice: state only moves forward."""
+    call_status = form.get("CallStatus", "")
+    sequence = int(form.get("SequenceNumber") or 0)
+    if not call_id:
+        try:
+            call_id = await services.store.call_id_for(form.get("CallSid", ""))
+        except CallNotFoundError:
+            return Response(status_code=204)  # not ours; acknowledging stops retries
+    applied = await services.store.apply_status(call_id, call_status, sequence)
+    rank = STATUS_RANK.get(call_status)
+    if rank is not None:
+        await asyncio.to_thread(call_records.apply_status, services.db, call_id, call_status, rank)
+    logger.debug(f"{call_id}: status {call_status} #{sequence} {'applied' if applied else 'stale'}")
+    return Response(status_code=204)
+
+
+@router.websocket("/media-stream")
+async def media_stream(websocket: WebSocket, services: ServicesDep) -> None:
+    """Twilio Media Streams: authenticate the stream, then run the call's pipeline."""
+    await websocket.accept()
+    try:
+        start = await read_start(websocket)
+        token = require_token(start)
+        if not await services.store.redeem_stream_token(token, start.call_sid):
+            raise TelephonyError("stream token is wrong, used, or for another call")
+        call_id = await services.store.call_id_for(start.call_sid)
+        context = await services.store.context(call_id)
+    except (TelephonyError, CallNotFoundError) as e:
+        logger.warning(f"media stream refused: {e}")
+        await websocket.close(code=CLOSE_POLICY_VIOLATION, reason="stream refused")
+        return
+    session = CallSession(
+        call_id=call_id, call_sid=start.call_sid, stream_sid=start.stream_sid, context=context
+    )
+    logger.info(f"{call_id}: media stream {start.stream_sid} started for {start.call_sid}")
+    await run_call(websocket, session, services)
