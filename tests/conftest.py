@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.outcomes.helpers import Receiver
 from voicebot.app import create_app
 from voicebot.config import REPO_ROOT, Settings
 
@@ -24,8 +25,18 @@ PUBLIC_URL = "https://voice.example.test"
 SCENARIOS = REPO_ROOT / "tests" / "scenarios"
 
 
+WEBHOOK_SECRET = secrets.token_hex(16)
+
+
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def wallet_backend() -> Iterator[Receiver]:
+    """A real HTTP server standing in for the wallet backend: receives outcome webhooks."""
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, wallet_backend: Receiver) -> Settings:
     return Settings(
         env="development",
         twilio_auth_token=secrets.token_hex(16),
@@ -34,6 +45,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         redis_url=TEST_REDIS_URL,
         redis_prefix=f"voicebot-test-{secrets.token_hex(4)}",
         output_dir=tmp_path_factory.mktemp("out"),
+        outcome_webhook_url=wallet_backend.url,
+        outcome_webhook_secret=WEBHOOK_SECRET,
     )
 
 

@@ -27,7 +27,11 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
         await services.redis.ping()
         if preload_models:
             await asyncio.to_thread(lambda: services.models)  # first call must not wait
+        if services.outcomes is not None:
+            await services.outcomes.start()
         yield
+        if services.outcomes is not None:
+            await services.outcomes.stop()
         await services.close()
 
     app = FastAPI(title="voicebot", version="0.1.0", lifespan=lifespan)

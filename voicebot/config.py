@@ -75,6 +75,25 @@ class Settings(BaseSettings):
     # pipecat's default 0.6 misses a short "Yes." on telephone audio; 0.3 does not.
     vad_min_volume: float = 0.3
     silence_timeout_s: float = 7.0
+    # A machine that never beeps: leave the message this long after it answered.
+    voicemail_wait_s: float = 20.0
+
+    # Optional LLM that helps classify free speech (voicebot/dialog/llm.py); an empty
+    # base URL keeps the bot fully offline. The key may come as OPENAI_API_KEY.
+    llm_base_url: str = ""
+    llm_api_key: str = Field(
+        default="", validation_alias=AliasChoices("VOICEBOT_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 1.5
+
+    # Outcome webhooks to the wallet backend (empty URL: off). Each POST is signed
+    # with the secret (HMAC-SHA256) and retried with capped exponential backoff.
+    outcome_webhook_url: str = ""
+    outcome_webhook_secret: str = ""
+    outcome_webhook_timeout_s: float = 5.0
+    outcome_retry_max_s: float = 300.0
+    outcome_poll_s: float = 2.0
 
     # Where recordings and reports go.
     output_dir: Path = REPO_ROOT / "out"
@@ -95,6 +114,10 @@ class Settings(BaseSettings):
                 raise ConfigError(f"production mode needs {', '.join(missing)} to be set")
             if not self.public_base_url.startswith("https://"):
                 raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
+            if self.outcome_webhook_url and not self.outcome_webhook_secret:
+                raise ConfigError("production mode needs OUTCOME_WEBHOOK_SECRET with the URL")
+            if self.outcome_webhook_url and not self.outcome_webhook_url.startswith("https://"):
+                raise ConfigError("OUTCOME_WEBHOOK_URL must be https:// in production")
         elif not self.twilio_auth_token:
             # Development without a token: a random one per process keeps signature
             # checks on (fail closed) while the in-process simulator signs with it.

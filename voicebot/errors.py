@@ -6,6 +6,7 @@
     │   ├── SignatureError     a webhook whose X-Twilio-Signature does not match
     │   └── StreamTokenError   a media stream without a valid one-time token
     ├── CallNotFoundError      a call id or CallSid we have no record of
+    ├── PhoneNumberError       a phone number that is not E.164
     ├── DialogError            a flow file or prompt that cannot be run
     ├── SpeechError            speech recognition or synthesis failed
     └── ScenarioError          a scenario file that breaks the contract
@@ -39,6 +40,10 @@ class StreamTokenError(TelephonyError):
 
 class CallNotFoundError(VoicebotError):
     """No call is known under this id."""
+
+
+class PhoneNumberError(VoicebotError):
+    """A phone number is not in E.164 form (``+`` and up to 15 digits)."""
 
 
 class DialogError(VoicebotError):

@@ -9,11 +9,13 @@ from redis.asyncio import Redis
 from voicebot.calls.state import CallStore
 from voicebot.config import Settings
 from voicebot.dialog.flows import Flow, load_flow
+from voicebot.dialog.llm import IntentAssistant
 from voicebot.dialog.prompts import Prompts, load_prompts
+from voicebot.outcomes.dispatcher import OutcomeDispatcher
 from voicebot.pipeline.models import SpeechModels, get_models
 from voicebot.records.db import Database
 
-PURPOSES = ("transaction_confirmation",)
+PURPOSES = ("transaction_confirmation", "feedback")
 
 
 @dataclass
@@ -26,6 +28,9 @@ class Services:
     db: Database
     prompts: dict[str, Prompts] = field(default_factory=dict)
     flows: dict[str, Flow] = field(default_factory=dict)
+    outcomes: OutcomeDispatcher | None = None  # only when an outcome webhook URL is set
+    # Optional LLM help for free speech; None unless VOICEBOT_LLM_BASE_URL is set.
+    assistant: IntentAssistant | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -35,7 +40,10 @@ class Services:
             redis=redis,
             store=CallStore(redis, settings.redis_prefix),
             db=Database(settings.database_url),
+            assistant=IntentAssistant.from_settings(settings, settings.prompts_dir),
         )
+        if settings.outcome_webhook_url:
+            services.outcomes = OutcomeDispatcher(services.db, settings)
         services.load_dialogs()
         return services
 
@@ -54,3 +62,5 @@ class Services:
     async def close(self) -> None:
         await self.redis.aclose()
         self.db.engine.dispose()
+        if self.assistant is not None:
+            await self.assistant.aclose()

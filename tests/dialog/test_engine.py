@@ -1,13 +1,19 @@
-"""The dialog engine decides every outcome: each branch of the confirmation flow."""
+"""The dialog engine decides every outcome: each branch of both flows, as data."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
 from voicebot.config import REPO_ROOT
-from voicebot.dialog.engine import DialogEngine
-from voicebot.dialog.flows import load_flow
+from voicebot.dialog.engine import EXPECTATIONS, DialogEngine, Reply
+from voicebot.dialog.flows import EXPECTS, load_flow
 from voicebot.dialog.prompts import load_prompts
+from voicebot.dialog.understanding import Intent, Interpretation
+
+# Saturday 2026-11-21, 10:00 in Los Angeles.
+NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
 VALUES = {
     "business_name": "Nova Wallet",
@@ -19,15 +25,41 @@ VALUES = {
 }
 
 
+def make_engine(purpose: str) -> DialogEngine:
+    prompts = load_prompts(REPO_ROOT / "prompts", "en-US")
+    flow = load_flow(REPO_ROOT / "dialogs", purpose, prompts.keys())
+    return DialogEngine(
+        flow, prompts, dict(VALUES), timezone="America/Los_Angeles", clock=lambda: NOW
+    )
+
+
 @pytest.fixture
 def engine() -> DialogEngine:
-    prompts = load_prompts(REPO_ROOT / "prompts", "en-US")
-    flow = load_flow(REPO_ROOT / "dialogs", "transaction_confirmation", prompts.keys())
-    return DialogEngine(flow, prompts, dict(VALUES))
+    return make_engine("transaction_confirmation")
 
 
-def said(reply: object) -> str:
-    return " ".join(line.text for line in reply.lines)  # type: ignore[attr-defined]
+@pytest.fixture
+def feedback() -> DialogEngine:
+    engine = make_engine("feedback")
+    engine.start()
+    engine.hear("Yes, this is Alice.", 0.9)
+    return engine
+
+
+def said(reply: Reply | None) -> str:
+    assert reply is not None
+    return " ".join(line.text for line in reply.lines)
+
+
+def at_payment_question(engine: DialogEngine) -> DialogEngine:
+    engine.start()
+    engine.hear("Yes, this is Alice.", 0.9)
+    assert engine.state.name == "read_payment"
+    return engine
+
+
+def test_every_expectation_the_flows_know_is_implemented() -> None:
+    assert set(EXPECTATIONS) == set(EXPECTS)
 
 
 def test_opening_says_no_payment_detail_before_the_identity_check(engine: DialogEngine) -> None:
@@ -103,3 +135,132 @@ def test_end_with_does_not_override_a_decided_outcome(engine: DialogEngine) -> N
     engine.keypad("1")
     engine.end_with("hung_up", escalate=False)
     assert engine.outcome == "confirmed"
+
+
+def test_not_sure_is_unsure_and_escalated_never_confirmed(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    engine.hear("Maybe my wife did it, I'm not sure.", 0.9)
+    assert (engine.outcome, engine.escalated) == ("unsure", True)
+
+
+def test_low_confidence_yes_is_read_back_before_it_counts(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    readback = engine.hear("yes", 0.4)
+    assert not engine.finished
+    assert "Just to be sure" in said(readback) and "912 dollars" in said(readback)
+    engine.hear("Yes, that's right.", 0.5)
+    assert engine.outcome == "confirmed"
+    assert engine.evidence is not None and engine.evidence.read_back
+
+
+def test_no_to_a_read_back_asks_again_and_never_confirms(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    engine.hear("yes", 0.4)
+    again = engine.hear("No, that's not right.", 0.9)
+    assert not engine.finished and "Did you make the payment" in said(again)
+    engine.hear("No.", 0.9)
+    assert engine.outcome == "denied"
+
+
+def test_an_llm_yes_is_always_read_back(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.act(Interpretation(Intent.AFFIRM, "guess it was", 0.95, "speech+llm"))
+    assert not engine.finished and "Just to be sure" in said(reply)
+
+
+def test_stop_calling_me_opts_out_in_any_state(engine: DialogEngine) -> None:
+    engine.start()
+    reply = engine.hear("Stop calling me.", 0.9)
+    assert reply is not None and reply.outcome == "opted_out"
+    assert "will not call you again" in said(reply)
+    assert engine.outcome == "opted_out" and engine.evidence is not None
+    assert engine.evidence.state == "identify"
+
+
+def test_asking_for_a_person_escalates(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    engine.hear("I want to talk to a real person.", 0.9)
+    assert (engine.outcome, engine.escalated) == ("escalated", True)
+
+
+def test_repeat_says_the_question_again_without_the_disclosure(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    again = engine.hear("Sorry, what was the amount?", 0.9)
+    assert "912 dollars" in said(again) and "never ask" not in said(again)
+    assert not engine.finished and engine.state.name == "read_payment"
+
+
+def test_callback_with_a_time_is_scheduled_in_the_customers_zone(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.hear("I'm busy, can you call me back tomorrow at 5 pm?", 0.9)
+    assert engine.outcome == "callback_requested"
+    assert engine.fields["callback_at"] == "2026-11-22T17:00:00-08:00"
+    assert "tomorrow at 5:00 PM" in said(reply)
+
+
+def test_callback_without_a_time_asks_when(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    ask = engine.hear("Can you call me later?", 0.9)
+    assert not engine.finished and "good time" in said(ask)
+    engine.hear("Tomorrow morning.", 0.9)
+    assert engine.outcome == "callback_requested"
+    assert engine.fields["callback_at"].startswith("2026-11-22T10:00")
+
+
+def test_callback_time_not_understood_still_ends_as_a_callback(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    engine.hear("Call me later.", 0.9)
+    engine.hear("mumble mumble", 0.3)
+    engine.hear("mumble", 0.3)
+    assert engine.outcome == "callback_requested" and "callback_at" not in engine.fields
+
+
+def test_secret_warning_is_a_disclosure_then_the_question_again(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.secret()
+    assert reply is not None
+    assert reply.lines[0].key == "secret_warning" and not reply.lines[0].interruptible
+    assert reply.lines[-1].key == "payment_reprompt" and reply.lines[-1].interruptible
+    assert not engine.finished
+
+
+def test_voicemail_leaves_no_transaction_detail(engine: DialogEngine) -> None:
+    reply = engine.voicemail()
+    text = said(reply)
+    assert engine.outcome == "voicemail_left"
+    assert "Nova Wallet" in text and "1 8 0 0" in text
+    assert "912" not in text and "Amazon" not in text and "Alice" not in text
+
+
+def test_llm_labels_exclude_answers_that_carry_values(feedback: DialogEngine) -> None:
+    assert feedback.allowed_intents() == ["decline", "opt_out", "agent", "callback", "repeat"]
+
+
+def test_feedback_rating_in_words_then_a_comment(feedback: DialogEngine) -> None:
+    feedback.hear("I'd give it a four.", 0.8)
+    assert feedback.state.name == "ask_comment"
+    feedback.hear("The agent was quick and friendly.", 0.8)
+    assert feedback.outcome == "feedback_collected"
+    assert feedback.fields == {"rating": 4, "comment": "The agent was quick and friendly."}
+
+
+def test_feedback_rating_on_the_keypad_and_no_comment(feedback: DialogEngine) -> None:
+    feedback.keypad("5")
+    feedback.hear("No, that's all.", 0.9)
+    assert feedback.outcome == "feedback_collected" and feedback.fields == {"rating": 5}
+
+
+def test_feedback_silence_on_the_comment_means_no_comment(feedback: DialogEngine) -> None:
+    feedback.hear("three out of five", 0.8)
+    feedback.silence()
+    assert feedback.outcome == "feedback_collected" and feedback.fields == {"rating": 3}
+
+
+def test_feedback_declined(feedback: DialogEngine) -> None:
+    feedback.hear("Sorry, I don't have time for this.", 0.9)
+    assert feedback.outcome == "declined"
+
+
+def test_feedback_out_of_range_rating_is_asked_again(feedback: DialogEngine) -> None:
+    again = feedback.hear("ten", 0.9)
+    assert not feedback.finished and "1 to 5" in said(again)

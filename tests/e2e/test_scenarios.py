@@ -6,9 +6,15 @@ wire protocol over loopback); independent calls run concurrently.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+
 import pytest
 
-from tests.conftest import SCENARIOS, scenario_files
+from tests.conftest import SCENARIOS, WEBHOOK_SECRET, scenario_files
+from tests.outcomes.helpers import Receiver
+from voicebot.outcomes.signing import HEADER, verify
 from voicebot.simulator.runner import ScenarioResult, Simulator
 from voicebot.simulator.scenario import load_scenarios
 
@@ -36,3 +42,24 @@ async def test_scenario(results: dict[str, ScenarioResult], name: str) -> None:
     # The durable record holds the conversation, and what the bot said was really heard.
     assert result.stored_transcript, "no turns were stored"
     assert any(t["speaker"] == "bot" and t["text"] for t in result.transcript)
+
+
+async def test_every_outcome_reaches_the_wallet_backend_signed(
+    results: dict[str, ScenarioResult], wallet_backend: Receiver
+) -> None:
+    """The webhook the backend gets says what the call decided, signed, de-duplicable."""
+    wanted = {r.call_sid: r for r in results.values()}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = {json.loads(q.body)["call_sid"]: q for q in wallet_backend.requests}
+        if set(wanted) <= set(got):
+            break
+        await asyncio.sleep(0.5)
+    missing = sorted(r.name for sid, r in wanted.items() if sid not in got)
+    assert not missing, f"no webhook for {missing}"
+    for sid, result in wanted.items():
+        request = got[sid]
+        payload = json.loads(request.body)
+        assert payload["outcome"] == result.outcome, result.name
+        assert verify(WEBHOOK_SECRET, request.body, request.headers[HEADER.lower()], time.time())
+        assert request.headers["idempotency-key"] == f"call-outcome:{payload['call_id']}"

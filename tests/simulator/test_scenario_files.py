@@ -58,3 +58,36 @@ def test_twiml_round_trip() -> None:
         "wss://v.example/twilio/media-stream",
         {"token": "t0k", "call_id": "c1"},
     )
+
+
+MACHINE = BASE + "answered_by: machine\n"
+
+
+def test_a_machine_takes_no_caller_turns(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no caller turns"):
+        load_scenario(write(tmp_path, MACHINE + 'caller:\n  - say: "hello"\n'))
+
+
+def test_greeting_and_beep_are_for_machines_only(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="machine only"):
+        load_scenario(write(tmp_path, BASE + "beep_hz: 440\n"))
+
+
+def test_an_unknown_voice_is_refused_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="unknown caller voice"):
+        load_scenario(write(tmp_path, BASE + 'caller:\n  - {say: "yes", voice: nobody}\n'))
+
+
+def test_machine_and_line_extensions_load(tmp_path: Path) -> None:
+    body = MACHINE + (
+        'greeting: "{first_name} here, leave one."\nbeep_hz: 440\nvoice: caller-espeak\n'
+        "line: {snr_db: 15, band_limit: true}\n"
+    )
+    scenario = load_scenario(write(tmp_path, body))
+    assert scenario.greeting_text() == "A here, leave one."
+    assert scenario.beep_hz == 440
+    assert scenario.line.snr_db == 15 and scenario.line.band_limit
+    assert scenario.line.noise == "pink"
+    plain = load_scenario(write(tmp_path, MACHINE))
+    assert plain.greeting_text().startswith("Hi, you've reached A. I can't take your call")
+    assert plain.line.snr_db is None and not plain.line.band_limit

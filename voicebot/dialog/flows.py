@@ -16,6 +16,7 @@ import yaml
 from voicebot.errors import DialogError
 
 REPROMPT = "$reprompt"  # in a recovery step: the current state's reprompt line
+REPEAT = "$repeat"  # as a target in ``anywhere``: say the current question again
 
 OUTCOMES = frozenset(
     {
@@ -34,23 +35,16 @@ OUTCOMES = frozenset(
     }
 )
 
-
-@dataclass(frozen=True)
-class State:
-    """One step of a call."""
-
-    name: str
-    say: tuple[str, ...]
-    disclosures: frozenset[str] = frozenset()
-    expect: str | None = None
-    reprompt: str | None = None
-    on: dict[str, str] = field(default_factory=dict)
-    outcome: str | None = None
-    escalate: bool = False
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.outcome is not None
+# What a state may listen for (``expect``), and the answers each can produce.
+EXPECTS: dict[str, frozenset[str]] = {
+    "yes_no": frozenset({"affirm", "deny", "unsure"}),
+    "identity": frozenset({"affirm", "deny", "unsure"}),
+    "rating": frozenset({"rating", "decline"}),
+    "comment": frozenset({"comment", "deny"}),
+    "time": frozenset({"time", "deny"}),
+}
+# Requests honoured in any state that listens (the flow's ``anywhere`` section).
+ANYWHERE = frozenset({"opt_out", "agent", "callback", "repeat"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +56,35 @@ class Recovery:
 
 
 @dataclass(frozen=True)
+class State:
+    """One step of a call."""
+
+    name: str
+    say: tuple[str, ...]
+    disclosures: frozenset[str] = frozenset()
+    expect: str | None = None
+    reprompt: str | None = None
+    repeat: tuple[str, ...] = ()  # what "say that again" repeats; default: say minus disclosures
+    on: dict[str, str] = field(default_factory=dict)
+    store: str | None = None  # keep the answer's value (rating, time, comment) under this field
+    confirm_below: float = 0.0  # a spoken "yes" less confident than this is read back first
+    readback: str | None = None  # the read-back line
+    on_no_match: tuple[Recovery, ...] | None = None  # this state's own ladders, if any
+    on_silence: tuple[Recovery, ...] | None = None
+    outcome: str | None = None
+    escalate: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def question(self) -> tuple[str, ...]:
+        """The lines that ask this state's question again."""
+        return self.repeat or tuple(k for k in self.say if k not in self.disclosures)
+
+
+@dataclass(frozen=True)
 class Flow:
     """A whole call, as data."""
 
@@ -70,6 +93,9 @@ class Flow:
     states: dict[str, State]
     on_no_match: tuple[Recovery, ...]
     on_silence: tuple[Recovery, ...]
+    anywhere: dict[str, str] = field(default_factory=dict)
+    on_secret: tuple[str, ...] = ()  # said when the caller starts saying a secret
+    voicemail: str | None = None  # the state that leaves a message on a machine
 
     def state(self, name: str) -> State:
         try:
@@ -78,24 +104,71 @@ class Flow:
             raise DialogError(f"flow {self.name}: no state {name!r}") from e
 
 
+def _ladder(raw: list[dict[str, Any]] | None) -> tuple[Recovery, ...]:
+    return tuple(
+        Recovery(say=tuple(step.get("say", [])), goto=step.get("goto")) for step in raw or []
+    )
+
+
+def _keys(raw: Any) -> tuple[str, ...]:
+    return tuple([raw] if isinstance(raw, str) else raw or [])
+
+
 def _state(name: str, raw: dict[str, Any]) -> State:
-    say = raw.get("say", [])
     return State(
         name=name,
-        say=tuple([say] if isinstance(say, str) else say),
+        say=_keys(raw.get("say")),
         disclosures=frozenset(raw.get("disclosures", [])),
         expect=raw.get("expect"),
         reprompt=raw.get("reprompt"),
+        repeat=_keys(raw.get("repeat")),
         on=dict(raw.get("answers", {})),
+        store=raw.get("store"),
+        confirm_below=float(raw.get("confirm_below", 0.0)),
+        readback=raw.get("readback"),
+        on_no_match=_ladder(raw["on_no_match"]) if "on_no_match" in raw else None,
+        on_silence=_ladder(raw["on_silence"]) if "on_silence" in raw else None,
         outcome=raw.get("outcome"),
         escalate=bool(raw.get("escalate", False)),
     )
 
 
-def _ladder(raw: list[dict[str, Any]] | None) -> tuple[Recovery, ...]:
-    return tuple(
-        Recovery(say=tuple(step.get("say", [])), goto=step.get("goto")) for step in raw or []
-    )
+def _check_state(state: State, prompt_keys: set[str]) -> list[str]:
+    where = f"state {state.name}"
+    problems: list[str] = []
+    lines = [
+        *state.say,
+        *state.disclosures,
+        *state.repeat,
+        *([state.reprompt] if state.reprompt else []),
+        *([state.readback] if state.readback else []),
+    ]
+    problems += [f"{where}: unknown prompt {k!r}" for k in lines if k not in prompt_keys]
+    if state.outcome is not None and state.outcome not in OUTCOMES:
+        problems.append(f"{where}: unknown outcome {state.outcome!r}")
+    if state.outcome is None and not state.on:
+        problems.append(f"{where}: neither an outcome nor any answer")
+    if state.on and state.expect not in EXPECTS:
+        problems.append(f"{where}: expect must be one of {sorted(EXPECTS)}, not {state.expect!r}")
+    elif state.expect is not None:
+        allowed = EXPECTS[state.expect]
+        problems += [
+            f"{where}: {state.expect} questions cannot be answered {a!r}"
+            for a in state.on
+            if a not in allowed
+        ]
+    if state.confirm_below and not state.readback:
+        problems.append(f"{where}: confirm_below needs a readback line")
+    return problems
+
+
+def _check_ladder(ladder: tuple[Recovery, ...], prompt_keys: set[str]) -> list[str]:
+    return [
+        f"recovery: unknown prompt {k!r}"
+        for step in ladder
+        for k in step.say
+        if k != REPROMPT and k not in prompt_keys
+    ]
 
 
 def parse_flow(raw: dict[str, Any], prompt_keys: set[str]) -> Flow:
@@ -109,29 +182,36 @@ def parse_flow(raw: dict[str, Any], prompt_keys: set[str]) -> Flow:
             states=states,
             on_no_match=_ladder(raw.get("on_no_match")),
             on_silence=_ladder(raw.get("on_silence")),
+            anywhere=dict(raw.get("anywhere", {})),
+            on_secret=_keys(raw.get("on_secret")),
+            voicemail=raw.get("voicemail"),
         )
-    except (KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise DialogError(f"flow file is malformed: {e!r}") from e
 
     problems: list[str] = []
-    targets = [flow.start]
+    targets = [flow.start, *([flow.voicemail] if flow.voicemail else [])]
     for state in states.values():
         targets += state.on.values()
-        lines = [*state.say, *state.disclosures, *([state.reprompt] if state.reprompt else [])]
-        problems += [
-            f"state {state.name}: unknown prompt {k!r}" for k in lines if k not in prompt_keys
-        ]
-        if state.outcome is not None and state.outcome not in OUTCOMES:
-            problems.append(f"state {state.name}: unknown outcome {state.outcome!r}")
-        if state.outcome is None and not state.on:
-            problems.append(f"state {state.name}: neither an outcome nor any answer")
+        problems += _check_state(state, prompt_keys)
+        for ladder in (state.on_no_match, state.on_silence):
+            if ladder is not None:
+                problems += _check_ladder(ladder, prompt_keys)
+                targets += [step.goto for step in ladder if step.goto]
     for step in (*flow.on_no_match, *flow.on_silence):
         targets += [step.goto] if step.goto else []
-        problems += [
-            f"recovery: unknown prompt {k!r}"
-            for k in step.say
-            if k != REPROMPT and k not in prompt_keys
-        ]
+    problems += _check_ladder((*flow.on_no_match, *flow.on_silence), prompt_keys)
+    problems += [
+        f"anywhere: unknown request {k!r} (known: {sorted(ANYWHERE)})"
+        for k in flow.anywhere
+        if k not in ANYWHERE
+    ]
+    targets += [t for t in flow.anywhere.values() if t != REPEAT]
+    problems += [
+        f"on_secret: unknown prompt {k!r}"
+        for k in flow.on_secret
+        if k != REPROMPT and k not in prompt_keys
+    ]
     problems += [f"unknown state {t!r}" for t in targets if t not in states]
     if problems:
         raise DialogError(f"flow {flow.name}: " + "; ".join(problems))

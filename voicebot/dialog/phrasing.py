@@ -33,7 +33,10 @@ def say_money(amount: str, currency: str) -> str:
 
 
 def say_when(moment: datetime, timezone: str, now: datetime | None = None) -> str:
-    """A moment as the customer would say it locally: 'on Saturday, November 21 at 6:03 AM'."""
+    """A moment as the customer would say it locally: 'on Saturday, November 21 at 6:03 AM'.
+
+    Past (a payment) or future (a callback): today, yesterday and tomorrow by name.
+    """
     local = moment.astimezone(ZoneInfo(timezone))
     today = (now or datetime.now(tz=ZoneInfo(timezone))).astimezone(ZoneInfo(timezone)).date()
     clock = local.strftime("%I:%M %p").lstrip("0")
@@ -42,6 +45,8 @@ def say_when(moment: datetime, timezone: str, now: datetime | None = None) -> st
         return f"today at {clock}"
     if days == 1:
         return f"yesterday at {clock}"
+    if days == -1:
+        return f"tomorrow at {clock}"
     return f"on {local.strftime('%A, %B')} {local.day} at {clock}"
 
 

@@ -22,12 +22,14 @@ from pipecat.workers.runner import WorkerRunner
 from voicebot.audio import TELEPHONE_RATE
 from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.phrasing import prompt_values
+from voicebot.pipeline.beep import BeepDetector
 from voicebot.pipeline.policy import DialogPolicy
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.stt import WHISPER_RATE, WhisperTranscriber
 from voicebot.pipeline.tts import PiperSpeaker, PlaybackTimeline
 from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 from voicebot.records import calls as call_records
+from voicebot.records import opt_outs
 from voicebot.services import Services
 
 
@@ -43,12 +45,16 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             business_name=settings.business_name,
             callback_number=settings.callback_number,
         ),
+        timezone=session.context.customer.timezone,
     )
     timeline = PlaybackTimeline()
 
     async def publish_outcome(s: CallSession) -> None:
         await services.store.set_outcome(s.call_id, s.outcome_record())
         await services.store.publish(s.call_id, {"type": "outcome", **s.outcome_record()})
+
+    async def record_opt_out(s: CallSession) -> None:
+        await _store_opt_out(s, services)
 
     async def publish_event(event: dict[str, Any]) -> None:
         await services.store.publish(session.call_id, event)
@@ -81,13 +87,19 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         session=session,
         timeline=timeline,
         on_outcome=publish_outcome,
+        on_opt_out=record_opt_out,
         on_event=publish_event,
         silence_timeout_s=settings.silence_timeout_s,
+        voicemail_wait_s=settings.voicemail_wait_s,
+        assistant=services.assistant,
         fallback_text=prompts.render("technical_apology", {}),
     )
+    # Only a machine that is still playing its greeting needs its beep found.
+    beep = [BeepDetector()] if session.machine == "start" else []
     pipeline = Pipeline(
         [
             transport.input(),
+            *beep,
             vad,
             WhisperTranscriber(models.whisper),
             policy,
@@ -121,6 +133,30 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         await asyncio.shield(_store_record(session, services))
 
 
+async def _store_opt_out(session: CallSession, services: Services, attempts: int = 3) -> None:
+    """Store "stop calling me" durably, retrying briefly: an opt-out heard is never dropped.
+
+    If every attempt fails the error reaches the policy, which escalates; the
+    call record still ends with outcome ``opted_out``, and so does its webhook.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(
+                opt_outs.record_opt_out,
+                services.db,
+                phone=session.context.customer.phone,
+                call_id=session.call_id,
+                source="call",
+            )
+            break
+        except Exception:
+            logger.exception(f"{session.call_id}: storing the opt-out failed ({attempt})")
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    await services.store.publish(session.call_id, {"type": "opted_out"})
+
+
 async def _store_record(session: CallSession, services: Services) -> None:
     try:
         await asyncio.to_thread(
@@ -132,7 +168,11 @@ async def _store_record(session: CallSession, services: Services) -> None:
             fields=session.fields,
             evidence=session.evidence,
             turns=session.turns,
+            failure=session.failure,
+            deliver_to=services.settings.outcome_webhook_url or None,
         )
+        if services.outcomes is not None:
+            services.outcomes.nudge()
         await services.store.publish(session.call_id, {"type": "ended", **session.outcome_record()})
     except Exception:
         logger.exception(f"{session.call_id}: could not store the call record")

@@ -26,13 +26,17 @@ class HeardFrame(SystemFrame):
     """What the caller said in one turn, after recognition.
 
     A system frame so that an interruption in flight never drops it.
-    ``text`` may be empty: the VAD heard something that held no words.
+    ``text`` may be empty: the VAD heard something that held no words. A
+    ``partial`` frame comes mid-turn, only when a secret is being said, so the
+    bot can cut in at once; the turn's final frame still follows.
     """
 
-    text: str = ""
+    text: str = ""  # already redacted: secrets never leave the recogniser
     confidence: float = 0.0
     speech_ended_at: float = 0.0  # monotonic time the VAD confirmed the end of speech
     stt_seconds: float = 0.0
+    secrets: tuple[str, ...] = ()  # kinds of secret that were redacted from ``text``
+    partial: bool = False  # heard while the caller is still talking (only sent for secrets)
 
 
 @dataclass
@@ -41,3 +45,10 @@ class RecognitionHintsFrame(SystemFrame):
 
     hotwords: str = ""
     initial_prompt: str = ""
+
+
+@dataclass
+class BeepFrame(SystemFrame):
+    """An answering machine's beep was heard: the message can be left now."""
+
+    frequency_hz: float = 0.0

@@ -88,6 +88,10 @@ def _load(settings: Settings) -> SpeechModels:
 
     t = time.perf_counter()
     piper = PiperVoice.load(str(piper_voice_path(settings)))
+    # One throw-away sentence: onnxruntime's first run is several times slower,
+    # and it should not be a caller's first turn that pays for it.
+    for _chunk in piper.synthesize("Hello."):
+        pass
     timings["piper"] = time.perf_counter() - t
 
     t = time.perf_counter()

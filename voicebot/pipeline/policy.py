@@ -1,18 +1,22 @@
 """Dialog policy stage: turns what was heard into what the bot says next.
 
 It owns turn-taking: barge-in (the caller may cut a question short but not a
-disclosure), keypad input, the silence timer, and ending the call. What to say
+disclosure), keypad input, the silence timer, cutting in when a secret is being
+said, waiting for an answering machine's beep, and ending the call. What to say
 and how the call ends are decided by the pure ``DialogEngine``; this stage only
-moves frames. Any error here becomes a spoken apology and an escalation: a
-live call never goes silent because of a bug.
+moves frames, plus the two things that must happen in the call's time: an
+opt-out is stored before its goodbye is said, and an optional LLM is asked
+when the offline classifier understood nothing. Any error here becomes a
+spoken apology and an escalation: a live call never goes silent because of a
+bug.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -27,12 +31,21 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.dialog.engine import DialogEngine, Line, Reply
-from voicebot.pipeline.frames import HeardFrame, RecognitionHintsFrame, SpeakFrame
+from voicebot.dialog.understanding import Intent, Interpretation
+from voicebot.pipeline.frames import BeepFrame, HeardFrame, RecognitionHintsFrame, SpeakFrame
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
 
 OutcomeSink = Callable[[CallSession], Awaitable[None]]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class IntentHelper(Protocol):
+    """An optional classifier for free speech (``voicebot.dialog.llm.IntentAssistant``)."""
+
+    async def classify(
+        self, *, question: str, answer: str, allowed: Sequence[str], locale: str = "en-US"
+    ) -> str | None: ...
 
 
 class DialogPolicy(FrameProcessor):
@@ -45,9 +58,12 @@ class DialogPolicy(FrameProcessor):
         session: CallSession,
         timeline: PlaybackTimeline,
         on_outcome: OutcomeSink,
+        on_opt_out: OutcomeSink,
         on_event: EventSink,
         silence_timeout_s: float,
+        voicemail_wait_s: float,
         fallback_text: str,
+        assistant: IntentHelper | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -55,12 +71,19 @@ class DialogPolicy(FrameProcessor):
         self._session = session
         self._timeline = timeline
         self._on_outcome = on_outcome
+        self._on_opt_out = on_opt_out
         self._on_event = on_event
         self._silence_timeout_s = silence_timeout_s
+        self._voicemail_wait_s = voicemail_wait_s
         self._fallback_text = fallback_text
+        self._assistant = assistant
         self._silence_task: asyncio.Task[None] | None = None
+        self._beep_task: asyncio.Task[None] | None = None
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
         self._talked_over_disclosure = False
+        self._cut_in_this_turn = False  # already warned about a secret in this turn
+        self._warning_until = 0.0  # a warning just sent counts as playing until then
+        self._awaiting_beep = False
         self._ending = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -68,7 +91,10 @@ class DialogPolicy(FrameProcessor):
         try:
             if isinstance(frame, StartFrame):
                 await self.push_frame(frame, direction)
-                await self._say(self._engine.start())
+                await self._begin()
+                return
+            if isinstance(frame, BeepFrame):
+                await self._leave_voicemail()
                 return
             if isinstance(frame, HeardFrame):
                 await self._on_heard(frame)
@@ -90,13 +116,47 @@ class DialogPolicy(FrameProcessor):
     async def cleanup(self) -> None:
         """The call is over (ended, hung up or cancelled): no timer may outlive it."""
         await self._cancel_silence_timer()
+        if self._beep_task is not None:
+            await self.cancel_task(self._beep_task)
         await super().cleanup()
+
+    async def _begin(self) -> None:
+        machine = self._session.machine
+        if machine == "start":
+            # An answering machine's greeting is playing: speak after its beep.
+            self._awaiting_beep = True
+            self._beep_task = self.create_task(self._beep_timeout(), "voicemail-wait")
+        elif machine == "end":
+            await self._say(self._engine.voicemail())
+        else:
+            await self._say(self._engine.start())
+
+    async def _beep_timeout(self) -> None:
+        """No beep heard in time (some machines have none): leave the message anyway."""
+        await asyncio.sleep(self._voicemail_wait_s)
+        self._beep_task = None
+        try:
+            await self._leave_voicemail()
+        except Exception as e:
+            await self._fail(e)
+
+    async def _leave_voicemail(self) -> None:
+        if not self._awaiting_beep:
+            return
+        self._awaiting_beep = False
+        task, self._beep_task = self._beep_task, None
+        if task is not None and task is not asyncio.current_task():
+            await self.cancel_task(task)
+        await self._say(self._engine.voicemail())
 
     # -- caller input --------------------------------------------------------
 
     async def _on_caller_started(self) -> None:
         await self._cancel_silence_timer()
         self._caller_turn_open = True
+        self._cut_in_this_turn = False
+        if self._awaiting_beep:
+            return
         line = self._timeline.playing()
         if line is None or self._ending:
             self._talked_over_disclosure = line is not None
@@ -110,27 +170,72 @@ class DialogPolicy(FrameProcessor):
             self._talked_over_disclosure = True
 
     async def _on_heard(self, frame: HeardFrame) -> None:
+        if frame.partial:
+            # Mid-turn, a secret is being said: cut in now, not when they finish.
+            if frame.secrets and not self._cut_in_this_turn and not self._awaiting_beep:
+                await self._cut_in()
+            return
         self._caller_turn_open = False
         if frame.text:
             self._session.record_caller(frame.text, "speech", frame.confidence)
             await self._on_event(
                 {"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)}
             )
-        if self._talked_over_disclosure or self._ending:
-            # Speech over a disclosure (or the goodbye) answers nothing that was asked.
-            logger.debug(f"{self}: ignoring {frame.text!r} said over a disclosure")
-            self._talked_over_disclosure = False
+        if self._awaiting_beep or self._ending:
+            return  # a machine's greeting, or speech over the goodbye
+        if frame.secrets:
+            if not self._cut_in_this_turn:
+                await self._cut_in()
+            self._cut_in_this_turn = False
+            return
+        if self._cut_in_this_turn or self._talked_over_disclosure:
+            # Speech over a disclosure (or over the secret warning) answers nothing asked.
+            logger.debug(f"{self}: ignoring a turn said over a disclosure")
+            self._talked_over_disclosure = self._cut_in_this_turn = False
         else:
-            reply = self._engine.hear(frame.text, frame.confidence)
+            reply = await self._understand(frame)
             if reply is not None:
                 await self._say(reply)
                 return
         await self._maybe_start_silence_timer()
 
+    async def _understand(self, frame: HeardFrame) -> Reply | None:
+        """Offline first; the optional LLM only when that understood nothing."""
+        if self._engine.finished or not frame.text.strip():
+            return None
+        heard = self._engine.understand(frame.text, frame.confidence)
+        allowed = self._engine.allowed_intents()
+        if heard.intent == Intent.NONE and self._assistant is not None and allowed:
+            label = await self._assistant.classify(
+                question=self._engine.question_text(),
+                answer=frame.text,
+                allowed=allowed,
+                locale=self._session.context.locale,
+            )
+            if label in allowed:
+                heard = Interpretation(Intent(label), frame.text, frame.confidence, "speech+llm")
+        return self._engine.act(heard)
+
+    async def _cut_in(self) -> None:
+        """The caller is saying a secret: talk over them with the warning."""
+        self._cut_in_this_turn = True
+        line = self._timeline.playing()
+        warning = line is not None and line.key in self._engine.flow.on_secret
+        if warning or time.monotonic() < self._warning_until:
+            return  # already warning them: once is enough
+        reply = self._engine.secret()
+        if reply is None:
+            return
+        self._timeline.clear()
+        await self.broadcast_interruption()  # drop whatever the bot was saying
+        await self._say(reply)
+        # Until its audio reaches the timeline, the warning counts as playing.
+        self._warning_until = time.monotonic() + 3.0
+
     async def _on_keypad(self, digit: str) -> None:
         self._session.record_caller(digit, "keypad", 1.0)
         line = self._timeline.playing()
-        if self._ending or (line is not None and not line.interruptible):
+        if self._ending or self._awaiting_beep or (line is not None and not line.interruptible):
             return
         await self._cancel_silence_timer()
         if line is not None:
@@ -143,6 +248,10 @@ class DialogPolicy(FrameProcessor):
     # -- bot output ----------------------------------------------------------
 
     async def _say(self, reply: Reply) -> None:
+        if reply.outcome == "opted_out":
+            # Stored before the goodbye is said: the caller may hang up on hearing it.
+            self._session.conclude(self._engine)
+            await self._on_opt_out(self._session)
         for line in reply.lines:
             self._session.record_bot(line.text)
             await self._on_event({"type": "bot", "key": line.key, "text": line.text})
@@ -179,6 +288,8 @@ class DialogPolicy(FrameProcessor):
 
     async def _maybe_start_silence_timer(self, *, bot_done: bool = False) -> None:
         if self._ending or self._caller_turn_open or self._engine.finished:
+            return
+        if self._awaiting_beep:
             return
         if not bot_done and self._timeline.ends_at() > time.monotonic():
             return  # still talking; BotStoppedSpeaking will start it

@@ -19,6 +19,7 @@ class CallSession:
     call_sid: str
     stream_sid: str
     context: CallContext
+    answered_by: str = ""  # Twilio's AnsweredBy: human, machine_start, machine_end_beep, ...
     started: float = field(default_factory=time.monotonic)
     turns: list[Turn] = field(default_factory=list)
     outcome: str | None = None
@@ -26,6 +27,15 @@ class CallSession:
     fields: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] | None = None
     failure: str | None = None
+
+    @property
+    def machine(self) -> str | None:
+        """For a machine: "start" (greeting still playing) or "end" (its beep is past)."""
+        if self.answered_by == "machine_start":
+            return "start"
+        if self.answered_by.startswith("machine_end"):
+            return "end"
+        return None
 
     def _offset(self) -> float:
         return round(time.monotonic() - self.started, 3)
@@ -40,12 +50,14 @@ class CallSession:
         """Copy the engine's decision into the record."""
         self.outcome = engine.outcome
         self.escalated = engine.escalated
+        self.fields.update(engine.fields)
         if engine.evidence is not None:
             self.evidence = {
                 "state": engine.evidence.state,
                 "text": engine.evidence.text,
                 "confidence": round(engine.evidence.confidence, 3),
                 "source": engine.evidence.source,
+                "read_back": engine.evidence.read_back,
             }
 
     def outcome_record(self) -> dict[str, Any]:

@@ -5,6 +5,12 @@ change ``hotwords`` per question, and drops empty results silently. Here one
 model serves every call, recognition is biased toward the answers the current
 question expects, and every VAD segment produces exactly one ``HeardFrame``
 (possibly empty) so the dialog policy always knows the turn is over.
+
+Secrets are redacted here, at the source: no text leaves this stage before
+``redact`` has run, so a PIN or seed phrase never reaches the transcript, the
+logs, the live events or an LLM. While a caller talks for longer than
+``PARTIAL_EVERY_S``, the speech so far is transcribed too, only to look for a
+secret being said, so the bot can cut in before the caller finishes it.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voicebot.dialog.redaction import redact
 from voicebot.pipeline.frames import HeardFrame, RecognitionHintsFrame
 
 WHISPER_RATE = 16000
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
 TRAILING_PAD_S = 0.2  # Whisper garbles a last word that ends abruptly
+PARTIAL_EVERY_S = 1.5  # while the caller talks, look for secrets this often
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ class WhisperTranscriber(FrameProcessor):
         self._pre_roll_bytes = 0
         self._queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._partial: asyncio.Task[None] | None = None
+        self._partial_at = 0  # segment length (bytes) at the last partial check
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -112,14 +122,17 @@ class WhisperTranscriber(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._speaking = True
             self._segment = bytearray(b"".join(self._pre_roll))
+            self._partial_at = len(self._segment)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             if self._speaking:
                 self._speaking = False
                 await self._queue.put((bytes(self._segment), time.monotonic()))
                 self._segment = bytearray()
-        elif isinstance(frame, (EndFrame, CancelFrame)) and self._worker:
-            await self.cancel_task(self._worker)
-            self._worker = None
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            for task in (self._worker, self._partial):
+                if task is not None and not task.done():
+                    await self.cancel_task(task)
+            self._worker = self._partial = None
         await self.push_frame(frame, direction)
 
     def _on_audio(self, frame: InputAudioRawFrame) -> None:
@@ -129,10 +142,40 @@ class WhisperTranscriber(FrameProcessor):
             return
         if self._speaking:
             self._segment.extend(frame.audio)
+            self._maybe_check_partial()
         self._pre_roll.append(frame.audio)
         self._pre_roll_bytes += len(frame.audio)
         while self._pre_roll_bytes > PRE_ROLL_S * WHISPER_RATE * 2:
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
+
+    def _maybe_check_partial(self) -> None:
+        due = len(self._segment) - self._partial_at >= PARTIAL_EVERY_S * WHISPER_RATE * 2
+        if due and (self._partial is None or self._partial.done()):
+            self._partial_at = len(self._segment)
+            self._partial = self.create_task(
+                self._check_partial(bytes(self._segment)), "whisper-partial"
+            )
+
+    async def _check_partial(self, audio: bytes) -> None:
+        """Transcribe the turn so far; tell the policy only if a secret is in it."""
+        try:
+            result = await asyncio.to_thread(
+                transcribe, self._model, np.frombuffer(audio, dtype=np.int16)
+            )
+        except Exception as e:
+            logger.warning(f"{self}: partial recognition failed: {e!r}")
+            return
+        redaction = redact(result.text)
+        if redaction.found and self._speaking:
+            logger.info(f"{self}: caller is saying a secret ({', '.join(redaction.kinds)})")
+            await self.push_frame(
+                HeardFrame(
+                    text=redaction.text,
+                    confidence=result.confidence,
+                    secrets=redaction.kinds,
+                    partial=True,
+                )
+            )
 
     async def _transcribe_segments(self) -> None:
         while True:
@@ -152,12 +195,14 @@ class WhisperTranscriber(FrameProcessor):
             except Exception as e:  # a failed recognition must not kill the call
                 logger.exception(f"{self}: recognition failed: {e}")
                 result = Recognition(text="", confidence=0.0, seconds=0.0)
-            logger.debug(f"{self}: heard {result.text!r} ({result.confidence:.2f})")
+            redaction = redact(result.text)
+            logger.debug(f"{self}: heard {redaction.text!r} ({result.confidence:.2f})")
             await self.push_frame(
                 HeardFrame(
-                    text=result.text,
+                    text=redaction.text,
                     confidence=result.confidence,
                     speech_ended_at=ended_at,
                     stt_seconds=result.seconds,
+                    secrets=redaction.kinds,
                 )
             )

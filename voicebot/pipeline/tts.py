@@ -1,15 +1,16 @@
 """Speech synthesis stage: Piper, planned per turn, straight to 8 kHz.
 
 The voice is loaded once per process (see ``models``). A ``SpeakFrame`` holds a
-whole bot turn. It is cut into sentences (the first one also at its first
-comma, so the first audio leaves early) and synthesised piece by piece, the
-next piece while the previous plays. A turn must never stop mid-way: a gap of
-0.7 s after "Thank you." is, to a person, the end of the bot's turn, and they
-answer a question that has not been asked yet. So the first audio of a turn is
-held back until, at the synthesis speed measured on this machine right now
-(``SynthesisPace``), every later piece will be ready before the one before it
-has finished playing. Unloaded that costs nothing; on a busy CPU it costs a
-few hundred milliseconds once per turn, instead of a hole in the middle.
+whole bot turn. It is cut into sentences and clauses (so the first audio leaves
+early) and synthesised piece by piece, the next piece while the previous plays.
+A turn must never stop mid-way: a gap of 0.7 s after "Thank you." is, to a
+person, the end of the bot's turn, and they answer a question that has not
+been asked yet. Pieces that grow gradually keep synthesis ahead of playback;
+on top of that, the first audio of a turn is held back until, at the synthesis
+speed measured on this machine right now (``SynthesisPace``), every later piece
+will be ready before the one before it has finished playing. Unloaded that
+costs nothing; on a busy CPU it costs a few hundred milliseconds once per
+turn, instead of a hole in the middle.
 
 Audio is resampled once to the telephone rate here, so the Twilio serializer
 has nothing left to resample.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from loguru import logger
 from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
@@ -44,7 +46,7 @@ from voicebot.dialog.engine import Line
 from voicebot.pipeline.frames import SpeakFrame
 
 CHUNK_S = 0.1  # audio frame size handed to the output transport
-SAFETY = 1.5  # margin on the estimated synthesis time of the pieces still to come
+SAFETY = 1.25  # margin on the estimated synthesis time of the pieces still to come
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -98,10 +100,12 @@ class SynthesisPace:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def observe(self, chars: int, compute_s: float, audio_s: float) -> None:
-        if chars <= 0 or audio_s <= 0:
-            return
+        if chars <= 0 or audio_s < 0.5:
+            return  # too short to say anything about speed: fixed overheads dominate
         with self._lock:
-            self.rtf = 0.7 * self.rtf + 0.3 * (compute_s / audio_s)
+            # One stall (a GC pause, a burst of load) must not hold every turn back.
+            observed = min(compute_s / audio_s, 3.0 * self.rtf)
+            self.rtf = 0.7 * self.rtf + 0.3 * observed
             self.audio_per_char = 0.8 * self.audio_per_char + 0.2 * (audio_s / chars)
 
     def audio_seconds(self, text: str) -> float:
@@ -119,20 +123,27 @@ class Piece:
     text: str
 
 
+def _clauses(sentence: str) -> list[str]:
+    """A sentence, cut after each clause where both sides are long enough to sound whole."""
+    head, comma, tail = sentence.partition(", ")
+    if comma and len(head.split()) >= 3 and len(tail.split()) >= 4:
+        return [head + ",", *_clauses(tail)]
+    return [sentence]
+
+
 def plan_pieces(lines: tuple[Line, ...]) -> list[Piece]:
-    """Cut a turn into sentences; the first one also after its first clause."""
-    pieces = [
-        Piece(line, sentence)
+    """Cut a turn into sentences, and long sentences after their first clause.
+
+    Short pieces first means early audio; pieces that grow no faster than the
+    synthesiser outpaces playback means no gap between them.
+    """
+    return [
+        Piece(line, clause)
         for line in lines
         for sentence in _SENTENCE_END.split(line.text.strip())
         if sentence
+        for clause in _clauses(sentence)
     ]
-    if pieces:
-        first = pieces[0]
-        head, comma, tail = first.text.partition(", ")
-        if comma and len(head.split()) >= 3 and len(tail.split()) >= 5:
-            pieces[0:1] = [Piece(first.line, head + ","), Piece(first.line, tail)]
-    return pieces
 
 
 def ready_to_start(
@@ -186,6 +197,9 @@ class PiperSpeaker(FrameProcessor):
                     len(pcm) / TELEPHONE_RATE for _, pcm in held
                 )
                 if not ready_to_start(buffered, pieces[i + 1 :], self._pace):
+                    logger.debug(
+                        f"{self}: holding {buffered:.1f} s back at rtf {self._pace.rtf:.2f}"
+                    )
                     continue  # synthesise further ahead before the first audio leaves
                 playing = True
             for ready, pcm in held:

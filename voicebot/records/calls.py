@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import select, update
 
 from voicebot.calls.context import CallContext
 from voicebot.records.db import Database
-from voicebot.records.models import CallRecord, TurnRecord
+from voicebot.records.models import CallRecord, OutcomeDelivery, TurnRecord
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,15 @@ def finish_call(
     fields: dict[str, Any],
     evidence: dict[str, Any] | None,
     turns: list[Turn],
+    failure: str | None = None,
+    deliver_to: str | None = None,
 ) -> None:
-    """Write how the call ended and its transcript, in one transaction."""
+    """Write how the call ended and its transcript, in one transaction.
+
+    With ``deliver_to`` (the outcome webhook URL) the outcome is queued for
+    delivery in that same transaction: the record and the promise to report it
+    are stored together or not at all.
+    """
     with db.session() as s, s.begin():
         record = s.get(CallRecord, call_id)
         if record is None:
@@ -91,6 +99,48 @@ def finish_call(
             )
             for i, t in enumerate(turns)
         ]
+        if deliver_to and s.get(OutcomeDelivery, call_id) is None:
+            now = datetime.now(UTC)
+            s.add(
+                OutcomeDelivery(
+                    call_id=call_id,
+                    url=deliver_to,
+                    payload=json.dumps(outcome_payload(record, failure), separators=(",", ":")),
+                    idempotency_key=f"call-outcome:{call_id}",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC; SQLite returns naive datetimes, which are UTC here."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def outcome_payload(record: CallRecord, failure: str | None) -> dict[str, Any]:
+    """The outcome webhook's body: the call's outcome record plus who and what it was about."""
+    transaction = record.context.get("transaction") or {}
+    return {
+        "call_id": record.id,
+        "call_sid": record.call_sid,
+        "purpose": record.purpose,
+        "outcome": record.outcome,
+        "escalated": record.escalated,
+        "fields": record.fields,
+        "evidence": record.evidence,
+        "failure": failure,
+        "customer_phone": record.customer_phone,
+        "transaction_id": transaction.get("id"),
+        "case_id": record.context.get("case_id"),
+        "started_at": _iso(record.answered_at),
+        "ended_at": _iso(record.ended_at),
+    }
 
 
 def get_call(db: Database, call_id: str) -> dict[str, Any] | None:

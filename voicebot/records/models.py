@@ -1,4 +1,4 @@
-"""SQL tables: the durable record of every call and what was said in it."""
+"""SQL tables: the durable record of every call, what was said in it, and what follows."""
 
 from __future__ import annotations
 
@@ -52,3 +52,35 @@ class TurnRecord(Base):
     offset_s: Mapped[float]  # seconds since the media stream started
     confidence: Mapped[float | None]
     call: Mapped[CallRecord] = relationship(back_populates="turns")
+
+
+class OptOut(Base):
+    """A number that asked not to be called again; a consent gate reads it before dialing."""
+
+    __tablename__ = "opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)  # E.164
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(32))  # call | api | ...
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutcomeDelivery(Base):
+    """Outbox: one call's outcome waiting for (or done with) the wallet backend's webhook.
+
+    Written in the same transaction as the call's ending, so an outcome is never
+    lost between the database and the network; rows are never deleted.
+    """
+
+    __tablename__ = "outcome_deliveries"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body that is signed and sent
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -7,6 +7,12 @@ then one 20 ms mu-law ``media`` frame every 20 ms in real time (silence when the
 person is quiet), ``dtmf`` for keys, echoes ``mark``s when playback reaches
 them, honours ``clear``, and ends with ``stop``. Bot audio is buffered and
 "played" at real-time pace like a phone would, and both sides are recorded.
+
+The person's side goes through a ``PhoneLine`` (handset band-pass and line
+noise, when the scenario asks for them) before mu-law. When a machine answers,
+it plays its greeting as soon as the stream starts, then a beep, then records in
+silence until the bot hangs up, as a voicemail box does behind Twilio's
+``MachineDetection=Enable`` (which reports ``AnsweredBy=machine_start``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 import websockets
 from websockets.exceptions import ConnectionClosed
 
@@ -34,16 +41,19 @@ from voicebot.audio import (
     mulaw_decode,
     read_wav,
     resample,
-    to_telephone,
     trim_silence,
 )
-from voicebot.simulator.scenario import CallerTurn, Scenario
+from voicebot.simulator.line import PhoneLine
+from voicebot.simulator.scenario import DEFAULT_BEEP_HZ, CallerTurn, Scenario
 from voicebot.simulator.voices import CallerVoices
 from voicebot.telephony.signatures import sign
 
 TICK_S = 0.02
 QUIET_BEFORE_TURN_S = 0.7  # a person answers once the bot has been quiet this long
 BOT_TURN_TIMEOUT_S = 25.0  # stop waiting for the bot and take the next turn anyway
+MACHINE_PICKUP_S = 0.3  # a voicemail box starts its greeting almost at once
+BEEP_S = 0.5
+BEEP_LEVEL = 0.3  # of full scale: a machine's beep is loud
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None] | None]
 
@@ -117,6 +127,23 @@ class TwilioCarrier:
         await self.http.aclose()
 
 
+def beep_tone(frequency_hz: float, seconds: float = BEEP_S) -> PCM:
+    """An answering machine's beep: a pure tone at 8 kHz, with 5 ms ramps against clicks."""
+    n = int(seconds * TELEPHONE_RATE)
+    t = np.arange(n) / TELEPHONE_RATE
+    ramp = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.005 * TELEPHONE_RATE))
+    tone = BEEP_LEVEL * 32767 * ramp * np.sin(2 * np.pi * frequency_hz * t)
+    return np.round(tone).astype(np.int16)
+
+
+def pcm_frames(pcm: PCM) -> list[PCM]:
+    """20 ms frames of 8 kHz PCM, the last one padded with silence."""
+    frames = [pcm[i : i + FRAME_SAMPLES] for i in range(0, len(pcm), FRAME_SAMPLES)]
+    if frames and len(frames[-1]) < FRAME_SAMPLES:
+        frames[-1] = np.pad(frames[-1], (0, FRAME_SAMPLES - len(frames[-1])))
+    return frames
+
+
 def parse_stream_twiml(body: str) -> tuple[str, dict[str, str]] | None:
     """The ``<Connect><Stream>`` URL and parameters, or None if the TwiML has none."""
     root = ET.fromstring(body)
@@ -148,13 +175,40 @@ class MediaStream:
         self._chunk = 0
         self._tick = 0
         self._t0 = 0.0
-        self._mic: deque[bytes] = deque()
+        self._mic: deque[PCM] = deque()  # the person's next 20 ms frames, before the line
+        self._audio: dict[int, PCM] = {}  # turn index -> what that turn says, ready to send
+        self._greeting: PCM | None = None
+        self.line = PhoneLine()
         self._playback: deque[bytes | _Mark] = deque()
         self._last_bot_tick = -1
         self._arrivals: list[float] = []  # stream-relative seconds each bot media message arrived
         self._closed = asyncio.Event()
         self._stop_sending = False
         self._awaiting_answer: CallerTurnLog | None = None
+
+    def prepare(self) -> None:
+        """Synthesise (or read) everything the person will say, and set up the line.
+
+        Blocking: run it in a thread before dialing. Done up front so no synthesis
+        stalls the 20 ms clock mid-call, and so the line's noise level can be set
+        from the caller's speech level before the first frame is sent.
+        """
+        for i, turn in enumerate(self.scenario.caller):
+            if turn.say is not None or turn.audio is not None:
+                self._audio[i] = self._caller_audio(turn)
+        if self.scenario.answered_by == "machine":
+            self._greeting = self.voices.say(self.scenario.greeting_text(), self.scenario.voice)
+        spec = self.scenario.line
+        utterances = list(self._audio.values())
+        if self._greeting is not None:
+            utterances.append(self._greeting)
+        self.line = PhoneLine.for_scenario(
+            self.scenario.name,
+            snr_db=spec.snr_db,
+            band_limited=spec.band_limit,
+            color=spec.noise,
+            utterances=utterances,
+        )
 
     # -- wire ------------------------------------------------------------------
 
@@ -261,7 +315,7 @@ class MediaStream:
             delay = target - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            mic = self._mic.popleft() if self._mic else bytes([MULAW_SILENCE]) * FRAME_SAMPLES
+            mic = self.line.encode(self._mic.popleft() if self._mic else None)
             if not self._stop_sending:
                 self._chunk += 1
                 await self._send(
@@ -328,13 +382,8 @@ class MediaStream:
         return trim_silence(resample(pcm, rate, TELEPHONE_RATE), TELEPHONE_RATE)
 
     async def _speak(self, pcm: PCM) -> None:
-        """Queue the audio on the line and wait until its last frame has been sent."""
-        audio = to_telephone(pcm, TELEPHONE_RATE)
-        frames = [
-            audio[i : i + FRAME_SAMPLES].ljust(FRAME_SAMPLES, bytes([MULAW_SILENCE]))
-            for i in range(0, len(audio), FRAME_SAMPLES)
-        ]
-        self._mic.extend(frames)
+        """Queue 8 kHz audio on the line and wait until its last frame has been sent."""
+        self._mic.extend(pcm_frames(self.line.shape(pcm)))
         while self._mic and not self._stop_sending:
             await asyncio.sleep(TICK_S / 2)
 
@@ -346,8 +395,11 @@ class MediaStream:
         return round((later[0] - speech_end) * 1000) if later else None
 
     async def _person(self) -> None:
+        if self.scenario.answered_by == "machine":
+            await self._machine()
+            return
         since = -1
-        for turn in self.scenario.caller:
+        for index, turn in enumerate(self.scenario.caller):
             if self._stop_sending:
                 break
             if turn.barge_in_after is not None:
@@ -366,8 +418,8 @@ class MediaStream:
                     else f"[audio {turn.audio.name if turn.audio else ''}]"
                 )
                 await self._emit({"type": "caller", "text": text})
-                pcm = self._caller_audio(turn)
-                await self._speak(pcm)
+                pcm = self._audio.get(index)
+                await self._speak(pcm if pcm is not None else self._caller_audio(turn))
                 log = CallerTurnLog(kind, text, start, self.now())
                 since = self._tick
             elif kind == "dtmf":
@@ -410,10 +462,34 @@ class MediaStream:
                 self._awaiting_answer = log
         # Out of turns: stay silent until the bot ends the call.
 
+    async def _machine(self) -> None:
+        """A voicemail box: greeting, beep, then silent recording until the bot hangs up.
+
+        It plays on whatever the bot does meanwhile, as a machine would.
+        """
+        await asyncio.sleep(MACHINE_PICKUP_S)
+        greeting = self.scenario.greeting_text()
+        start = self.now()
+        await self._emit({"type": "caller", "text": greeting})
+        if self._greeting is None:
+            self._greeting = self.voices.say(greeting, self.scenario.voice)
+        await self._speak(self._greeting)
+        self.call.turns.append(CallerTurnLog("greeting", greeting, start, self.now()))
+        if self._stop_sending:
+            return  # the bot hung up during the greeting
+        hz = self.scenario.beep_hz or DEFAULT_BEEP_HZ
+        start = self.now()
+        await self._emit({"type": "caller", "text": f"[beep {hz:g} Hz]"})
+        await self._speak(beep_tone(hz))
+        beep = CallerTurnLog("beep", f"[beep {hz:g} Hz]", start, self.now())
+        self.call.turns.append(beep)
+        self._awaiting_answer = beep  # the bot's message answers the beep
+        # Recording: only the line's own noise from here on, until the bot hangs up.
+
     def finalize(self) -> None:
         """Compute latencies once all arrivals are known."""
         for log in self.call.turns:
-            if log.kind in ("say", "audio", "dtmf"):
+            if log.kind in ("say", "audio", "dtmf", "beep"):
                 log.latency_ms = self._latency_after(log.end)
 
     @staticmethod

@@ -204,11 +204,12 @@ class Simulator:
         failures: list[str] = []
         call_sid = _sid("CA")
         call = CarrierCall(call_sid=call_sid)
-        call_id = await prepare_call(self.store, self.db, scenario.call_context())
-        events = asyncio.create_task(self._relay_events(scenario.name, call_id))
         stream = MediaStream(
             scenario, call, self.voices, self.settings.twilio_account_sid, self.on_event
         )
+        await asyncio.to_thread(stream.prepare)
+        call_id = await prepare_call(self.store, self.db, scenario.call_context())
+        events = asyncio.create_task(self._relay_events(scenario.name, call_id))
         seq = 0
 
         async def status(state: str, **extra: str) -> None:
@@ -228,9 +229,9 @@ class Simulator:
             await status("initiated")
             await status("ringing")
             params = self.carrier.call_params(call_sid, scenario, "in-progress")
-            params["AnsweredBy"] = (
-                "human" if scenario.answered_by == "human" else "machine_end_beep"
-            )
+            # As Twilio reports it with MachineDetection=Enable: a machine is known
+            # while its greeting plays, so the bot has to wait for the beep itself.
+            params["AnsweredBy"] = "human" if scenario.answered_by == "human" else "machine_start"
             response = await self.carrier.post(f"/twilio/voice?call_id={call_id}", params)
             stream_target = (
                 parse_stream_twiml(response.text) if response.status_code == 200 else None
@@ -331,6 +332,11 @@ class Simulator:
             failures.append(f"rating {rating}, expected {expect.rating}")
         said = " ".join(line["text"] for line in bot_lines)
         failures += [f"the bot said {w!r}" for w in expect.bot_must_not_say if _contains(said, w)]
+        failures += [
+            f"the bot never said {w!r}" for w in expect.bot_must_say if not _contains(said, w)
+        ]
+        fields = (record or {}).get("fields") or {}
+        failures += [f"no {f!r} in the record" for f in expect.fields_present if f not in fields]
         stored = " ".join(t["text"] for t in (record or {}).get("turns", []))
         failures += [
             f"the stored transcript contains {w!r}"

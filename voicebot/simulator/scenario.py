@@ -1,8 +1,26 @@
 """Scenario files (contract: shared/contracts/scenarios.md), parsed and checked.
 
 Extensions to the contract (all optional, so older files keep working):
-    caller[].voice   which simulated voice says a ``say`` turn (see ``voices``)
+    caller[].voice   which simulated voice says a ``say`` turn: caller-low (the
+                     default), caller-high (both Piper, re-pitched) or
+                     caller-espeak (eSpeak NG, a different synthesiser); the
+                     list is ``voices.VOICES``
     voice            the scenario's default voice
+    expect.bot_must_say     words the bot must be heard saying (e.g. a read-back)
+    expect.fields_present   fields the stored record must hold (e.g. callback_at)
+    greeting         answered_by: machine only: the voicemail greeting, spoken
+                     by ``voice``; ``{first_name}`` is the customer's. Default:
+                     "Hi, you've reached {first_name}. I can't take your call
+                     right now. Please leave a message after the tone."
+    beep_hz          answered_by: machine only: the beep after the greeting
+                     (default 1000 Hz, 0.5 s); then the machine records, silent,
+                     until the bot hangs up. A machine scenario has no caller turns.
+    line             the caller's telephone line, applied before mu-law:
+                       snr_db: 20        noise this far below the caller's speech
+                                         level, under speech and through pauses
+                       band_limit: true  handset band-pass, 300-3400 Hz
+                       noise: pink       or white
+                     Deterministic: the noise is seeded from ``name``.
 """
 
 from __future__ import annotations
@@ -15,6 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from voicebot.calls.context import CallContext, Customer, Transaction
 from voicebot.errors import ScenarioError
+from voicebot.simulator.voices import check_voice
+
+DEFAULT_GREETING = (
+    "Hi, you've reached {first_name}. I can't take your call right now. "
+    "Please leave a message after the tone."
+)
+DEFAULT_BEEP_HZ = 1000.0
 
 
 class CallerTurn(BaseModel):
@@ -46,6 +71,16 @@ class CallerTurn(BaseModel):
         return next(a for a in ("say", "audio", "dtmf", "silence", "hangup") if getattr(self, a))
 
 
+class LineSpec(BaseModel):
+    """The caller's telephone line (extension): noise and handset band-pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    snr_db: float | None = Field(default=None, ge=-10, le=80)
+    band_limit: bool = False
+    noise: Literal["white", "pink"] = "pink"
+
+
 class Expect(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +89,8 @@ class Expect(BaseModel):
     rating: int | None = None
     bot_must_not_say: list[str] = Field(default_factory=list)
     transcript_must_not_contain: list[str] = Field(default_factory=list)
+    bot_must_say: list[str] = Field(default_factory=list)  # extension
+    fields_present: list[str] = Field(default_factory=list)  # extension
 
 
 class Scenario(BaseModel):
@@ -69,6 +106,9 @@ class Scenario(BaseModel):
     case_id: str | None = None
     answered_by: Literal["human", "machine"] = "human"
     voice: str | None = None
+    greeting: str | None = None
+    beep_hz: float | None = Field(default=None, ge=300, le=3400)
+    line: LineSpec = Field(default_factory=LineSpec)
     caller: list[CallerTurn] = Field(default_factory=list)
     expect: Expect
     source: Path | None = Field(default=None, exclude=True)
@@ -78,6 +118,30 @@ class Scenario(BaseModel):
         if self.purpose == "transaction_confirmation" and self.transaction is None:
             raise ValueError("transaction_confirmation needs a transaction")
         return self
+
+    @model_validator(mode="after")
+    def _machine(self) -> Scenario:
+        # A machine does not converse: its whole part is greeting, beep, silence.
+        if self.answered_by == "machine" and self.caller:
+            raise ValueError(
+                "answered_by: machine plays its greeting and beep, then records: "
+                "it takes no caller turns (set greeting: or beep_hz: instead)"
+            )
+        if self.answered_by == "human" and (self.greeting is not None or self.beep_hz is not None):
+            raise ValueError("greeting and beep_hz are for answered_by: machine only")
+        return self
+
+    @model_validator(mode="after")
+    def _voices(self) -> Scenario:
+        for name in [self.voice, *(turn.voice for turn in self.caller)]:
+            if name is not None:
+                check_voice(name)
+        return self
+
+    def greeting_text(self) -> str:
+        """The machine's greeting, with the customer's first name filled in."""
+        text = self.greeting if self.greeting is not None else DEFAULT_GREETING
+        return text.replace("{first_name}", self.customer.first_name)
 
     def call_context(self) -> CallContext:
         return CallContext(

@@ -1,9 +1,16 @@
 """Voices for the simulated caller: never the bot's own voice.
 
-Each voice is Piper re-pitched and re-timed (resampling shifts pitch, the length
-scale restores a natural pace), so Whisper hears a different speaker from the
-one the bot speaks with. Output is 8 kHz PCM, trimmed of leading and trailing
-silence so the simulator knows exactly when the caller stops speaking.
+``VOICES`` is the one list of caller voices (scenario files name them).
+
+- Piper voices are the bot's synthesiser re-pitched and re-timed (resampling
+  shifts pitch, the length scale restores a natural pace), so Whisper hears a
+  different speaker from the one the bot speaks with.
+- ``caller-espeak`` is a different synthesiser altogether (eSpeak NG, a formant
+  synthesiser): robotic, and harder for Whisper than any Piper voice, which is
+  the point: it keeps the recogniser from being tuned to Piper alone.
+
+Output is 8 kHz PCM, trimmed of leading and trailing silence so the simulator
+knows exactly when the caller stops speaking.
 """
 
 from __future__ import annotations
@@ -15,19 +22,41 @@ from typing import Any
 import numpy as np
 
 from voicebot.audio import PCM, TELEPHONE_RATE, resample, trim_silence
+from voicebot.simulator.espeak import espeak
 
 
 @dataclass(frozen=True)
-class VoiceStyle:
+class PiperStyle:
+    """The bot's Piper voice, made into another speaker."""
+
     pitch: float  # >1 higher, <1 lower
     length_scale: float  # >1 slower speech before the pitch shift
 
 
+@dataclass(frozen=True)
+class EspeakStyle:
+    """An eSpeak NG voice: language plus variant, pace and pitch."""
+
+    voice: str  # e.g. "en-us+f2": American English, female variant 2
+    words_per_minute: int
+    pitch: int  # 0-100, eSpeak's default is 50
+
+
+VoiceStyle = PiperStyle | EspeakStyle
+
 VOICES: dict[str, VoiceStyle] = {
-    "caller-low": VoiceStyle(pitch=0.82, length_scale=0.85),
-    "caller-high": VoiceStyle(pitch=1.18, length_scale=1.15),
+    "caller-low": PiperStyle(pitch=0.82, length_scale=0.85),
+    "caller-high": PiperStyle(pitch=1.18, length_scale=1.15),
+    # Slower than eSpeak's default 175 wpm: at that pace Whisper tiny.en loses words.
+    "caller-espeak": EspeakStyle(voice="en-us+f2", words_per_minute=135, pitch=50),
 }
 DEFAULT_VOICE = "caller-low"
+
+
+def check_voice(name: str) -> None:
+    """Raise ValueError for a voice name that is not in ``VOICES``."""
+    if name not in VOICES:
+        raise ValueError(f"unknown caller voice {name!r}; known: {sorted(VOICES)}")
 
 
 class CallerVoices:
@@ -40,19 +69,22 @@ class CallerVoices:
 
     def say(self, text: str, voice: str | None = None) -> PCM:
         name = voice or DEFAULT_VOICE
-        if name not in VOICES:
-            raise ValueError(f"unknown caller voice {name!r}; known: {sorted(VOICES)}")
+        check_voice(name)
         key = (name, text)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:
             return cached
-        pcm = self._synthesize(text, VOICES[name])
+        style = VOICES[name]
+        if isinstance(style, EspeakStyle):
+            pcm = self._espeak(text, style)
+        else:
+            pcm = self._piper(text, style)
         with self._lock:
             self._cache[key] = pcm
         return pcm
 
-    def _synthesize(self, text: str, style: VoiceStyle) -> PCM:
+    def _piper(self, text: str, style: PiperStyle) -> PCM:
         from piper import SynthesisConfig
 
         rate = self._voice.config.sample_rate
@@ -62,3 +94,9 @@ class CallerVoices:
         # Played back faster (or slower) than recorded: the pitch moves by `style.pitch`.
         shifted = resample(pcm, int(rate * style.pitch), TELEPHONE_RATE)
         return trim_silence(shifted, TELEPHONE_RATE)
+
+    @staticmethod
+    def _espeak(text: str, style: EspeakStyle) -> PCM:
+        engine = espeak()
+        pcm = engine.synthesize(text, style.voice, style.words_per_minute, style.pitch)
+        return trim_silence(resample(pcm, engine.sample_rate, TELEPHONE_RATE), TELEPHONE_RATE)

@@ -76,7 +76,11 @@ async def media_stream(websocket: WebSocket, services: ServicesDep) -> None:
         await websocket.close(code=CLOSE_POLICY_VIOLATION, reason="stream refused")
         return
     session = CallSession(
-        call_id=call_id, call_sid=start.call_sid, stream_sid=start.stream_sid, context=context
+        call_id=call_id,
+        call_sid=start.call_sid,
+        stream_sid=start.stream_sid,
+        context=context,
+        answered_by=start.parameters.get("answered_by", ""),
     )
     logger.info(f"{call_id}: media stream {start.stream_sid} started for {start.call_sid}")
     await run_call(websocket, session, services)

@@ -1,0 +1,155 @@
+"""The dialog policy stage with fake sinks: ordering and fallbacks that a call cannot show.
+
+Whole calls (tests/e2e) prove the outcomes; these pin what must happen in
+which order inside the stage: an opt-out stored before its goodbye is queued,
+an LLM consulted only when the offline classifier understood nothing, an
+error turned into an apology.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pipecat.frames.frames import Frame, InterruptionFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
+from voicebot.calls.context import CallContext, Customer, Transaction
+from voicebot.config import REPO_ROOT
+from voicebot.dialog.engine import DialogEngine
+from voicebot.dialog.flows import load_flow
+from voicebot.dialog.prompts import load_prompts
+from voicebot.pipeline.frames import HeardFrame, SpeakFrame
+from voicebot.pipeline.policy import DialogPolicy
+from voicebot.pipeline.session import CallSession
+from voicebot.pipeline.tts import PlaybackTimeline
+
+VALUES = {
+    "business_name": "Nova Wallet",
+    "first_name": "Alice",
+    "amount": "912 dollars",
+    "merchant": "Amazon",
+    "when": "yesterday at 6:03 AM",
+    "callback_number": "1 8 0 0",
+}
+
+
+class FakeAssistant:
+    """Answers a fixed label; records what it was asked."""
+
+    def __init__(self, label: str | None) -> None:
+        self.label = label
+        self.asked: list[dict[str, Any]] = []
+
+    async def classify(
+        self, *, question: str, answer: str, allowed: Sequence[str], locale: str = "en-US"
+    ) -> str | None:
+        self.asked.append({"question": question, "answer": answer, "allowed": list(allowed)})
+        return self.label
+
+
+class Harness:
+    """One policy, its session, and everything its sinks saw, in order."""
+
+    def __init__(self, assistant: FakeAssistant | None = None, fail_events: bool = False) -> None:
+        prompts = load_prompts(REPO_ROOT / "prompts", "en-US")
+        flow = load_flow(REPO_ROOT / "dialogs", "transaction_confirmation", prompts.keys())
+        self.engine = DialogEngine(flow, prompts, dict(VALUES), clock=lambda: datetime.now(UTC))
+        context = CallContext(
+            purpose="transaction_confirmation",
+            customer=Customer(first_name="Alice", phone="+14155550100"),
+            transaction=Transaction(
+                id="tx_1", amount="912.00", merchant="Amazon", time=datetime.now(UTC)
+            ),
+        )
+        self.session = CallSession(
+            call_id="call_1", call_sid="CA1", stream_sid="MZ1", context=context
+        )
+        self.log: list[str] = []
+        self.fail_events = fail_events
+
+        async def on_outcome(s: CallSession) -> None:
+            self.log.append(f"outcome:{s.outcome}")
+
+        async def on_opt_out(s: CallSession) -> None:
+            self.log.append("opt_out_stored")
+
+        async def on_event(event: dict[str, Any]) -> None:
+            if self.fail_events and event.get("type") == "heard":
+                raise RuntimeError("event bus down")
+            self.log.append(f"{event['type']}:{event.get('key', '')}")
+
+        self.policy = DialogPolicy(
+            engine=self.engine,
+            session=self.session,
+            timeline=PlaybackTimeline(),
+            on_outcome=on_outcome,
+            on_opt_out=on_opt_out,
+            on_event=on_event,
+            silence_timeout_s=30.0,
+            voicemail_wait_s=30.0,
+            fallback_text="Sorry, something went wrong.",
+            assistant=assistant,
+        )
+
+    async def run(self, *frames: Frame) -> list[Frame]:
+        down, _up = await run_test(self.policy, frames_to_send=list(frames), send_end_frame=True)
+        return list(down)
+
+
+def heard(text: str, confidence: float = 0.9) -> list[Frame]:
+    return [HeardFrame(text=text, confidence=confidence), SleepFrame(0.05)]
+
+
+def spoken_keys(frames: list[Frame]) -> list[str]:
+    return [line.key for f in frames if isinstance(f, SpeakFrame) for line in f.lines]
+
+
+async def test_opt_out_is_stored_before_its_goodbye_is_queued() -> None:
+    h = Harness()
+    frames = await h.run(*heard("Please stop calling me."))
+    assert "opt_out_confirmed" in spoken_keys(frames)
+    assert h.log.index("opt_out_stored") < h.log.index("bot:opt_out_confirmed")
+    assert h.session.outcome == "opted_out"
+
+
+async def test_llm_is_asked_only_when_nothing_was_understood() -> None:
+    assistant = FakeAssistant("deny")
+    h = Harness(assistant)
+    await h.run(*heard("Yes, this is Alice."), *heard("purple elephant"))
+    assert len(assistant.asked) == 1  # not for the clear "yes"
+    assert assistant.asked[0]["answer"] == "purple elephant"
+    assert "deny" in assistant.asked[0]["allowed"] and "rating" not in assistant.asked[0]["allowed"]
+    assert h.session.outcome == "denied"
+    assert h.session.evidence is not None and h.session.evidence["source"] == "speech+llm"
+
+
+async def test_llm_label_outside_the_state_is_ignored() -> None:
+    h = Harness(FakeAssistant("rating"))
+    frames = await h.run(*heard("Yes, this is Alice."), *heard("purple elephant"))
+    assert not h.engine.finished
+    assert spoken_keys(frames)[-2:] == ["sorry_didnt_catch", "payment_reprompt"]
+
+
+async def test_a_secret_mid_turn_cuts_in_with_the_warning() -> None:
+    h = Harness()
+    partial = HeardFrame(
+        text="my seed phrase is [redacted seed_phrase]", secrets=("seed_phrase",), partial=True
+    )
+    final = HeardFrame(text="my seed phrase is [redacted seed_phrase]", secrets=("seed_phrase",))
+    frames = await h.run(
+        *heard("Yes, this is Alice."), partial, SleepFrame(0.05), final, SleepFrame(0.05)
+    )
+    keys = spoken_keys(frames)
+    assert keys.count("secret_warning") == 1  # the final frame of the same turn does not warn again
+    assert any(isinstance(f, InterruptionFrame) for f in frames)
+    assert not h.engine.finished and keys[-1] == "payment_reprompt"
+
+
+async def test_an_error_becomes_an_apology_and_an_escalation() -> None:
+    h = Harness(fail_events=True)
+    frames = await h.run(*heard("Yes, this is Alice."))
+    assert spoken_keys(frames)[-1] == "technical_apology"
+    assert (h.session.outcome, h.session.escalated) == ("escalated", True)
+    assert h.session.failure is not None and "event bus down" in h.session.failure

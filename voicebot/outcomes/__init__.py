@@ -1,0 +1,1 @@
+"""Outcome webhooks: each call's outcome, signed and delivered to the wallet backend."""
