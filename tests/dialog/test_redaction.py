@@ -467,3 +467,15 @@ def test_a_seed_phrase_as_whisper_mishears_it_on_the_phone() -> None:
     )
     result = redact(heard)
     assert result.text == "wait my seat phrases [redacted seed_phrase]"
+
+
+def test_a_seed_phrase_with_mishearings_between_the_words_and_no_known_cue() -> None:
+    # Heard in another run: "seed" as "seek", and non-words between the seed words.
+    heard = (
+        "wait i seek phrases abandoned ability able about about apps and absorb "
+        "abstract of certain abuse access accident"
+    )
+    result = redact(heard)
+    assert result.kinds == ("seed_phrase",)
+    for word in ("ability", "absorb", "abstract", "abuse", "access", "accident"):
+        assert word not in result.text

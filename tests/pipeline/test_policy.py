@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pipecat.frames.frames import Frame, InterruptionFrame
+from pipecat.frames.frames import EndWorkerFrame, Frame, InterruptionFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.calls.context import CallContext, Customer, Transaction
@@ -20,7 +20,7 @@ from voicebot.config import REPO_ROOT
 from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.flows import load_flow
 from voicebot.dialog.prompts import load_prompts
-from voicebot.pipeline.frames import HeardFrame, SpeakFrame
+from voicebot.pipeline.frames import HeardFrame, SpeakFrame, SpeechFailedFrame
 from voicebot.pipeline.policy import DialogPolicy
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
@@ -153,3 +153,11 @@ async def test_an_error_becomes_an_apology_and_an_escalation() -> None:
     assert spoken_keys(frames)[-1] == "technical_apology"
     assert (h.session.outcome, h.session.escalated) == ("escalated", True)
     assert h.session.failure is not None and "event bus down" in h.session.failure
+
+
+async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:
+    h = Harness()
+    frames = await h.run(*heard("Yes, this is Alice."), SpeechFailedFrame(error="boom"))
+    assert (h.session.outcome, h.session.escalated) == ("escalated", True)
+    assert h.session.failure == "speech synthesis: boom"
+    assert any(isinstance(f, EndWorkerFrame) for f in frames)

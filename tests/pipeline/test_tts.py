@@ -1,7 +1,18 @@
 """The synthesiser's turn planning: early first audio, never a hole mid-turn."""
 
+import numpy as np
+from pipecat.frames.frames import TTSAudioRawFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
 from voicebot.dialog.engine import Line
-from voicebot.pipeline.tts import SynthesisPace, plan_pieces, ready_to_start
+from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame
+from voicebot.pipeline.tts import (
+    PiperSpeaker,
+    PlaybackTimeline,
+    SynthesisPace,
+    plan_pieces,
+    ready_to_start,
+)
 
 NOTICE = Line(
     "security_notice",
@@ -68,3 +79,28 @@ def test_one_stall_does_not_hold_every_turn_back() -> None:
     assert pace.rtf < 0.1
     pace.observe(chars=3, compute_s=0.3, audio_s=0.2)  # too short to learn from
     assert pace.rtf < 0.1
+
+
+class _Chunk:
+    def __init__(self, pcm: np.ndarray) -> None:
+        self.audio_int16_bytes = pcm.tobytes()
+
+
+class _BrokenVoice:
+    """A voice whose synthesis fails: the stage must still produce sound and say so."""
+
+    class config:  # mimics piper's voice.config
+        sample_rate = 16000
+
+    def synthesize(self, text: str) -> list[_Chunk]:
+        raise RuntimeError("onnx session lost")
+
+
+async def test_a_synthesis_failure_plays_the_prepared_apology_and_tells_the_policy() -> None:
+    apology = np.full(8000, 1000, dtype=np.int16)  # 1 s at the telephone rate
+    speaker = PiperSpeaker(_BrokenVoice(), PlaybackTimeline(), SynthesisPace(), apology=apology)
+    turn = SpeakFrame(lines=(Line("payment_question", "Did you make this payment?", True),))
+    down, up = await run_test(speaker, frames_to_send=[turn, SleepFrame(0.2)])
+    played = b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame))
+    assert played == apology.tobytes()
+    assert [type(f) for f in up] == [SpeechFailedFrame]

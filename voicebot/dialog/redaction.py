@@ -370,6 +370,7 @@ def _patterns(masked: str, runs: list[tuple[int, int, int]]) -> list[_Span]:
     spans += [_Span(m.start(), m.end(), PRIVATE_KEY, 1) for m in _HEX_KEY.finditer(masked)]
     spans += [_Span(m.start(), m.end(), PRIVATE_KEY, 1) for m in _BASE58_KEY.finditer(masked)]
     spans += _seed_runs(masked)
+    spans += _dense_seed_runs(masked)
     spans += [
         _Span(m.start(), m.end(), _by_length(len(m[0])), 3) for m in _LONG_DIGITS.finditer(masked)
     ]
@@ -400,6 +401,38 @@ def _seed_runs(masked: str) -> list[_Span]:
         else:
             close()
     close()
+    return spans
+
+
+# A window of this many words holding at least DENSE_SEEDS seed words (exact, or
+# misheard with the stem kept), DENSE_RARE of them unusual, is dictation.
+_DENSE_WINDOW, _DENSE_SEEDS, _DENSE_RARE = 6, 5, 2
+
+
+def _dense_seed_runs(masked: str) -> list[_Span]:
+    """Seed words with a few mishearings between them, as Whisper writes a dictated phrase.
+
+    "abandoned ability able about apps and absorb abstract of certain abuse" has
+    no five BIP-39 words in a row, yet is plainly a seed phrase: ordinary speech
+    is mostly function words ("the", "it", "to"), which are not BIP-39 words.
+    """
+    words = bip39_words()
+    cues = [m.span() for cue in _PHRASE_CUES for m in cue.finditer(masked)]
+    found = [w for w in _WORD.finditer(masked) if not any(a <= w.start() < b for a, b in cues)]
+
+    def seed_like(word: str) -> bool:
+        return word not in _NUMBER_WORDS and (word in words or _bip39_stem(word))
+
+    said = [w[0].lower() for w in found]
+    rare = [seed_like(w) and w not in EVERYDAY_BIP39 for w in said]
+    spans: list[_Span] = []
+    for i in range(len(found) - _DENSE_WINDOW + 1):
+        hits = [j for j in range(i, i + _DENSE_WINDOW) if seed_like(said[j])]
+        if len(hits) < _DENSE_SEEDS or sum(rare[j] for j in hits) < _DENSE_RARE:
+            continue
+        # Everyday words at the edges ("is that right") are the speech around it.
+        edges = [j for j in hits if rare[j]]
+        spans.append(_Span(found[edges[0]].start(), found[edges[-1]].end(), SEED_PHRASE, 2))
     return spans
 
 

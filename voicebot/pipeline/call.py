@@ -82,6 +82,8 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             ),
         )
     )
+    fallback_text = prompts.render("technical_apology", {})
+    apology = await asyncio.to_thread(models.prepared_audio, fallback_text)
     policy = DialogPolicy(
         engine=engine,
         session=session,
@@ -92,7 +94,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         silence_timeout_s=settings.silence_timeout_s,
         voicemail_wait_s=settings.voicemail_wait_s,
         assistant=services.assistant,
-        fallback_text=prompts.render("technical_apology", {}),
+        fallback_text=fallback_text,
     )
     # Only a machine that is still playing its greeting needs its beep found.
     beep = [BeepDetector()] if session.machine == "start" else []
@@ -103,7 +105,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             vad,
             WhisperTranscriber(models.whisper),
             policy,
-            PiperSpeaker(models.piper, timeline, models.pace),
+            PiperSpeaker(models.piper, timeline, models.pace, apology=apology),
             transport.output(),
         ]
     )

@@ -52,3 +52,14 @@ class BeepFrame(SystemFrame):
     """An answering machine's beep was heard: the message can be left now."""
 
     frequency_hz: float = 0.0
+
+
+@dataclass
+class SpeechFailedFrame(SystemFrame):
+    """Sent upstream by the synthesiser: a turn could not be synthesised.
+
+    The synthesiser has already played its prepared apology; the policy ends
+    the call as an escalation.
+    """
+
+    error: str = ""

@@ -18,7 +18,7 @@ from loguru import logger
 
 from voicebot.config import Settings
 from voicebot.errors import ConfigError
-from voicebot.pipeline.tts import SynthesisPace
+from voicebot.pipeline.tts import SynthesisPace, synthesize
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -33,9 +33,22 @@ class SpeechModels:
     silero_session: Any  # onnxruntime.InferenceSession, shared; each call keeps its own state
     load_seconds: dict[str, float]
     pace: SynthesisPace = field(default_factory=SynthesisPace)  # Piper's speed here, learnt
+    _prepared: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def prepared_audio(self, text: str) -> Any:
+        """``text`` at the telephone rate, synthesised once per process (blocking).
+
+        The apology is made before it is needed: if synthesis breaks mid-call,
+        it can still be played.
+        """
+        with _prepare_lock:
+            if text not in self._prepared:
+                self._prepared[text] = synthesize(self.piper, text)
+            return self._prepared[text]
 
 
 _lock = threading.Lock()
+_prepare_lock = threading.Lock()
 _models: SpeechModels | None = None
 
 

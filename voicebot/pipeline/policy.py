@@ -32,7 +32,13 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.dialog.engine import DialogEngine, Line, Reply
 from voicebot.dialog.understanding import Intent, Interpretation
-from voicebot.pipeline.frames import BeepFrame, HeardFrame, RecognitionHintsFrame, SpeakFrame
+from voicebot.pipeline.frames import (
+    BeepFrame,
+    HeardFrame,
+    RecognitionHintsFrame,
+    SpeakFrame,
+    SpeechFailedFrame,
+)
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
 
@@ -95,6 +101,9 @@ class DialogPolicy(FrameProcessor):
                 return
             if isinstance(frame, BeepFrame):
                 await self._leave_voicemail()
+                return
+            if isinstance(frame, SpeechFailedFrame):
+                await self._speech_failed(frame.error)
                 return
             if isinstance(frame, HeardFrame):
                 await self._on_heard(frame)
@@ -282,6 +291,15 @@ class DialogPolicy(FrameProcessor):
         await self.push_frame(
             SpeakFrame(lines=(Line("technical_apology", self._fallback_text, interruptible=False),))
         )
+        await self._end()
+
+    async def _speech_failed(self, error: str) -> None:
+        """The synthesiser broke and has played its prepared apology: hand over, hang up."""
+        if self._ending:
+            return
+        self._engine.end_with("escalated", escalate=True)
+        self._session.failure = f"speech synthesis: {error}"
+        self._session.record_bot(self._fallback_text)
         await self._end()
 
     # -- silence -------------------------------------------------------------

@@ -43,7 +43,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.audio import TELEPHONE_RATE, resample
 from voicebot.dialog.engine import Line
-from voicebot.pipeline.frames import SpeakFrame
+from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame
 
 CHUNK_S = 0.1  # audio frame size handed to the output transport
 SAFETY = 1.25  # margin on the estimated synthesis time of the pieces still to come
@@ -163,22 +163,40 @@ def ready_to_start(
     return True
 
 
+def synthesize(voice: Any, text: str) -> np.ndarray:
+    """``text`` as telephone-rate int16 audio (blocking)."""
+    audio = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    pcm = np.frombuffer(audio, dtype=np.int16)
+    return resample(pcm, voice.config.sample_rate, TELEPHONE_RATE)
+
+
 class PiperSpeaker(FrameProcessor):
     """Turns ``SpeakFrame`` turns into telephone-rate audio frames."""
 
     def __init__(
-        self, voice: Any, timeline: PlaybackTimeline, pace: SynthesisPace, **kwargs: Any
+        self,
+        voice: Any,
+        timeline: PlaybackTimeline,
+        pace: SynthesisPace,
+        apology: np.ndarray | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``apology``: telephone-rate audio made in advance, played if synthesis fails."""
         super().__init__(**kwargs)
         self._voice = voice
         self._timeline = timeline
         self._pace = pace
+        self._apology = apology
         self._voice_rate: int = voice.config.sample_rate
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, SpeakFrame):
-            await self._speak(frame)
+            try:
+                await self._speak(frame)
+            except Exception as e:  # never dead air: the prepared apology, then hand over
+                logger.exception(f"{self}: synthesis failed: {e!r}")
+                await self._apologise(repr(e))
             return
         if isinstance(frame, InterruptionFrame):
             self._timeline.clear()
@@ -209,11 +227,16 @@ class PiperSpeaker(FrameProcessor):
             await self._play(ready, pcm, context_id)
         await self.push_frame(TTSStoppedFrame(context_id=context_id))
 
+    async def _apologise(self, error: str) -> None:
+        if self._apology is not None and len(self._apology):
+            line = Line("technical_apology", "", interruptible=False)
+            await self._play(Piece(line, ""), self._apology, f"apology-{id(self)}")
+        await self.push_frame(SpeechFailedFrame(error=error), FrameDirection.UPSTREAM)
+
     def _synthesize(self, text: str) -> np.ndarray:
         """Piper, then one resampling to 8 kHz. Runs in a worker thread."""
         started = time.perf_counter()
-        audio = b"".join(chunk.audio_int16_bytes for chunk in self._voice.synthesize(text))
-        pcm = resample(np.frombuffer(audio, dtype=np.int16), self._voice_rate, TELEPHONE_RATE)
+        pcm = synthesize(self._voice, text)
         self._pace.observe(len(text), time.perf_counter() - started, len(pcm) / TELEPHONE_RATE)
         return pcm
 
