@@ -71,11 +71,15 @@ def scenario_files() -> list[Path]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the scenario suite's response latency (a figure, not an assertion)."""
-    from tests.e2e.test_scenarios import LATENCIES
+    """Print the scenario suite's response latency (a figure, not an assertion) and flakes."""
+    from tests.e2e.test_scenarios import FLAKY, LATENCIES
 
     if LATENCIES:
         from voicebot.cli import latency_summary
 
         terminalreporter.write_sep("-", "scenario response latency")
         terminalreporter.write_line(latency_summary(LATENCIES))
+    if FLAKY:
+        terminalreporter.write_sep("-", "scenarios that passed only on their second call")
+        for name, failures in sorted(FLAKY.items()):
+            terminalreporter.write_line(f"{name}: first call: {failures}")

@@ -2,6 +2,12 @@
 
 Every file in tests/scenarios/ is dialed through the phone simulator (Twilio's
 wire protocol over loopback); independent calls run concurrently.
+
+A scenario that fails is dialed once more before it counts as failed: these are
+real-time calls on a shared 2-core machine, and one stalled second can make a
+scripted caller talk at the wrong moment. A scenario that needed the second
+call is printed as flaky at the end of the run, with what went wrong the first
+time, so it is seen and fixed rather than hidden. A real bug fails both calls.
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from voicebot.simulator.scenario import load_scenarios
 pytestmark = pytest.mark.e2e
 CONCURRENCY = 4
 LATENCIES: list[int] = []  # read by conftest's terminal summary
+FLAKY: dict[str, list[str]] = {}  # passed on the second call: name -> first failures
 
 
 @pytest.fixture(scope="module")
 async def results(simulator: Simulator) -> dict[str, ScenarioResult]:
     scenarios = load_scenarios([SCENARIOS])
-    done = await simulator.run(scenarios, concurrency=CONCURRENCY)
-    for r in done:
+    done = {r.name: r for r in await simulator.run(scenarios, concurrency=CONCURRENCY)}
+    for r in done.values():
         LATENCIES.extend(r.latency_ms)
-    return {r.name: r for r in done}
+    again = [s for s in scenarios if not done[s.name].passed]
+    for r in await simulator.run(again, concurrency=CONCURRENCY):
+        if r.passed:
+            FLAKY[r.name] = done[r.name].failures
+        done[r.name] = r
+    return done
 
 
 @pytest.mark.parametrize("name", [p.stem for p in scenario_files()])
