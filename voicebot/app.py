@@ -1,4 +1,4 @@
-"""The FastAPI application: telephony webhooks, media streams, health."""
+"""The FastAPI application: telephony webhooks, media streams, the callbacks API, health."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from voicebot.api.callbacks import router as callbacks_router
 from voicebot.config import Settings, get_settings
 from voicebot.deps import ServicesDep
 from voicebot.services import Services
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app = FastAPI(title="voicebot", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     app.include_router(twilio_router)
+    app.include_router(callbacks_router)
     app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
 
     @app.get("/healthz", tags=["ops"])

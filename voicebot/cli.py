@@ -1,4 +1,4 @@
-"""The ``voicebot`` command: serve, simulate, demo."""
+"""The ``voicebot`` command: serve, simulate, demo, api-key."""
 
 from __future__ import annotations
 
@@ -152,6 +152,16 @@ def _serve(host: str, port: int) -> int:
     return 0
 
 
+def _api_key(name: str) -> int:
+    """Print a fresh key (for the client) and its hash (for the configuration)."""
+    from voicebot.api.auth import hash_key, new_api_key
+
+    key = new_api_key()
+    print(f"key for {name} (give it to them; it is not stored anywhere): {key}")
+    print(f"add to VOICEBOT_API_KEYS (a JSON object): {json.dumps({name: hash_key(key)})}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument("--log-level", default="WARNING", help="log level (default WARNING)")
@@ -171,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("demo", help="run one whole simulated confirmation call and print it")
 
+    key = sub.add_parser("api-key", help="make a callbacks-API key for a client")
+    key.add_argument("name", help="the client's name, as it will appear in VOICEBOT_API_KEYS")
+
     args = parser.parse_args(argv)
     _quiet_logs(args.log_level)
+    if args.command == "api-key":
+        return _api_key(args.name)
     try:
         if args.command == "serve":
             return _serve(args.host, args.port)

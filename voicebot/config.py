@@ -8,12 +8,13 @@ webhooks.
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicebot.errors import ConfigError
@@ -94,6 +95,57 @@ class Settings(BaseSettings):
     outcome_webhook_timeout_s: float = 5.0
     outcome_retry_max_s: float = 300.0
     outcome_poll_s: float = 2.0
+
+    # Dialing gate (voicebot/consent/gate.py). Calling hours are local [start, end)
+    # hours in the callee's zone, per purpose (others get default_calling_hours).
+    # Caps count calls to one number in any 24 h / 7 days; one event (a payment)
+    # gets at most event_max_attempts calls, all within event_window_days.
+    calling_hours: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {"transaction_confirmation": (8, 21), "feedback": (8, 21)}
+    )
+    default_calling_hours: tuple[int, int] = (8, 21)
+    max_calls_per_day: int = Field(default=3, ge=1)
+    max_calls_per_week: int = Field(default=7, ge=1)
+    event_max_attempts: int = Field(default=3, ge=1)
+    event_window_days: int = Field(default=3, ge=1)
+    caller_ids: list[str] = Field(default_factory=lambda: ["+18005550199"])
+    dnc_max_age_days: int = Field(default=31, ge=1)
+
+    @field_validator("calling_hours")
+    @classmethod
+    def _check_calling_hours(cls, value: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        """An empty or inverted window would stop all calls silently; fail at start-up."""
+        for purpose, (start, end) in value.items():
+            if not 0 <= start < end <= 24:
+                raise ConfigError(f"CALLING_HOURS[{purpose!r}]: need 0 <= start < end <= 24")
+        return value
+
+    @field_validator("default_calling_hours")
+    @classmethod
+    def _check_default_calling_hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+        start, end = value
+        if not 0 <= start < end <= 24:
+            raise ConfigError("DEFAULT_CALLING_HOURS: need 0 <= start < end <= 24")
+        return value
+
+    # Callbacks API (/v1): client name -> SHA-256 hex of its API key (VOICEBOT_API_KEYS,
+    # JSON). Only hashes are configured; none at all means every /v1 request is 401.
+    api_keys: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_key_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        """A typo in a hash would lock a client out silently; fail at start-up instead."""
+        checked: dict[str, str] = {}
+        for name, digest in value.items():
+            if not name or len(name) > 64:
+                raise ConfigError(f"API_KEYS: client name {name!r} must be 1-64 characters")
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ConfigError(
+                    f"API_KEYS[{name!r}] must be a SHA-256 hex digest (64 hex digits)"
+                )
+            checked[name] = digest.lower()
+        return checked
 
     # Where recordings and reports go.
     output_dir: Path = REPO_ROOT / "out"

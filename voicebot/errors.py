@@ -6,7 +6,12 @@
     │   ├── SignatureError     a webhook whose X-Twilio-Signature does not match
     │   └── StreamTokenError   a media stream without a valid one-time token
     ├── CallNotFoundError      a call id or CallSid we have no record of
+    ├── CallbackError          the callbacks API (voicebot/api/)
+    │   ├── CallbackNotFoundError  no callback under this id for this client
+    │   ├── CallbackConflictError  a change the callback's state or event id forbids
+    │   └── CallbackRequestError   a request that is well-formed but not acceptable now
     ├── PhoneNumberError       a phone number that is not E.164
+    ├── ConsentError           consent data that cannot be used (a DNC file with no number)
     ├── DialogError            a flow file or prompt that cannot be run
     ├── SpeechError            speech recognition or synthesis failed
     └── ScenarioError          a scenario file that breaks the contract
@@ -42,8 +47,32 @@ class CallNotFoundError(VoicebotError):
     """No call is known under this id."""
 
 
+class CallbackError(VoicebotError):
+    """A callback request that cannot be served as asked."""
+
+
+class CallbackNotFoundError(CallbackError):
+    """No callback under this id, or it belongs to another client (the same answer: 404)."""
+
+
+class CallbackConflictError(CallbackError):
+    """The callback's state (or an event id already used differently) forbids the change."""
+
+
+class CallbackRequestError(CallbackError):
+    """A request valid in form but not now, e.g. a deadline already past; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class PhoneNumberError(VoicebotError):
     """A phone number is not in E.164 form (``+`` and up to 15 digits)."""
+
+
+class ConsentError(VoicebotError):
+    """Consent or do-not-call data that cannot be stored as given (nothing was stored)."""
 
 
 class DialogError(VoicebotError):

@@ -6,8 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Query, Response, WebSocket
 from loguru import logger
+from twilio.twiml.messaging_response import MessagingResponse
 
 from voicebot.calls.state import STATUS_RANK
+from voicebot.consent.sms import handle_inbound_sms
 from voicebot.deps import ServicesDep, TwilioForm
 from voicebot.errors import CallNotFoundError, TelephonyError
 from voicebot.pipeline.call import run_call
@@ -58,6 +60,17 @@ async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("
         await asyncio.to_thread(call_records.apply_status, services.db, call_id, call_status, rank)
     logger.debug(f"{call_id}: status {call_status} #{sequence} {'applied' if applied else 'stale'}")
     return Response(status_code=204)
+
+
+@router.post("/sms", response_class=Response)
+async def sms(form: TwilioForm, services: ServicesDep) -> Response:
+    """An inbound text: STOP and its synonyms opt the sender out. We never reply by SMS."""
+    sender = form.get("From", "")
+    if await asyncio.to_thread(
+        handle_inbound_sms, services.db, sender=sender, body=form.get("Body", "")
+    ):
+        logger.info(f"SMS opt-out stored ({form.get('MessageSid', '')})")
+    return Response(str(MessagingResponse()), media_type=XML)
 
 
 @router.websocket("/media-stream")

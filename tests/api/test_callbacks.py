@@ -1,0 +1,452 @@
+"""The callbacks API through the real app, on the real PostgreSQL test database."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from tests.api.conftest import OTHER_KEY
+from tests.conftest import PUBLIC_URL
+from voicebot.app import create_app
+from voicebot.config import Settings
+from voicebot.records import callbacks as records
+from voicebot.records.db import Database
+from voicebot.records.models import CallbackAttempt, CallbackRecord, GateDecision
+
+OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
+
+
+def later(**delta: float) -> str:
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
+
+
+def new_event() -> str:
+    """An event id no earlier run used (the test database keeps its rows)."""
+    return f"evt_{secrets.token_hex(8)}"
+
+
+def confirmation(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "purpose": "transaction_confirmation",
+        "event_id": new_event(),
+        "customer": {
+            "first_name": "Alice",
+            "last_name": "Moreau",
+            "phone": "+14155550123",
+            "timezone": "America/New_York",
+        },
+        "transaction": {
+            "id": "tx_8812",
+            "amount": "912.40",
+            "currency": "USD",
+            "merchant": "Amazon",
+            "time": "2026-11-22T18:04:00Z",
+        },
+        "urgency": "high",
+        "earliest_at": later(minutes=-1),
+        "deadline": later(hours=2),
+    }
+    body.update(overrides)
+    return body
+
+
+def feedback(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "purpose": "feedback",
+        "event_id": new_event(),
+        "customer": {"first_name": "Bob", "phone": "+447700900123"},
+        "case_id": "case_4411",
+    }
+    body.update(overrides)
+    return body
+
+
+def rows_for(db: Database, client: str, event_id: str) -> int:
+    with db.session() as s:
+        count = s.scalar(
+            select(func.count())
+            .select_from(CallbackRecord)
+            .where(CallbackRecord.client == client, CallbackRecord.event_id == event_id)
+        )
+        return int(count or 0)
+
+
+def test_a_confirmation_request_is_queued(api: TestClient, db: Database) -> None:
+    body = confirmation()
+    response = api.post("/v1/callbacks", json=body)
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert created["id"].startswith("cb_") and len(created["id"]) == 35
+    assert created["state"] == "queued"
+    assert (created["purpose"], created["urgency"], created["event_id"]) == (
+        "transaction_confirmation",
+        "high",
+        body["event_id"],
+    )
+    assert created["request"]["transaction"]["amount"] == "912.40"
+    assert created["attempts"] == [] and created["gate_decisions"] == []
+    assert response.headers["location"] == f"/v1/callbacks/{created['id']}"
+    assert rows_for(db, "wallet", body["event_id"]) == 1
+
+
+def test_a_feedback_request_is_queued_with_defaults(api: TestClient) -> None:
+    response = api.post("/v1/callbacks", json=feedback())
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert (created["state"], created["urgency"]) == ("queued", "normal")
+    assert created["deadline"] is None and created["request"]["case_id"] == "case_4411"
+
+
+def test_the_same_event_again_returns_the_same_callback(api: TestClient, db: Database) -> None:
+    body = confirmation()
+    first = api.post("/v1/callbacks", json=body)
+    again = api.post("/v1/callbacks", json=body)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert rows_for(db, "wallet", body["event_id"]) == 1
+
+
+def test_an_event_id_reused_for_another_request_is_a_conflict(
+    api: TestClient, db: Database
+) -> None:
+    body = confirmation()
+    first = api.post("/v1/callbacks", json=body)
+    changed = {**body, "transaction": {**body["transaction"], "amount": "15.00"}}
+    response = api.post("/v1/callbacks", json=changed)
+    assert response.status_code == 409
+    assert body["event_id"] in response.json()["detail"]
+    assert first.json()["id"] in response.json()["detail"]
+    assert rows_for(db, "wallet", body["event_id"]) == 1
+
+
+def test_event_ids_are_per_client(api: TestClient) -> None:
+    body = feedback()
+    mine = api.post("/v1/callbacks", json=body)
+    theirs = api.post("/v1/callbacks", json=body, headers=OTHER)
+    assert (mine.status_code, theirs.status_code) == (202, 202)
+    assert mine.json()["id"] != theirs.json()["id"]
+
+
+def test_concurrent_duplicates_make_one_callback(api: TestClient, db: Database) -> None:
+    body = confirmation()
+    start = threading.Barrier(8)
+    answers: list[tuple[int, str]] = []
+
+    def post() -> None:
+        start.wait()
+        response = api.post("/v1/callbacks", json=body)
+        answers.append((response.status_code, response.json()["id"]))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(answers) == 8
+    assert len({callback_id for _, callback_id in answers}) == 1
+    assert sorted(status for status, _ in answers) == [200] * 7 + [202]
+    assert rows_for(db, "wallet", body["event_id"]) == 1
+
+
+def test_losing_the_insert_race_answers_with_the_winner(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The IntegrityError path, made certain: the lookup misses a row that is already there."""
+    event_id = new_event()
+    request = {"event_id": event_id, "purpose": "feedback"}
+    kwargs: dict[str, Any] = {
+        "client": "wallet",
+        "event_id": event_id,
+        "purpose": "feedback",
+        "urgency": "normal",
+        "earliest_at": None,
+        "deadline": None,
+        "request": request,
+    }
+    winner, created = records.create_callback(db, **kwargs)
+    assert created
+    real_find = records._find
+    misses = iter([True])
+    monkeypatch.setattr(records, "_find", lambda *a: None if next(misses, False) else real_find(*a))
+    loser, created = records.create_callback(db, **kwargs)
+    assert (loser.id, created) == (winner.id, False)
+    assert rows_for(db, "wallet", event_id) == 1
+
+
+def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
+    inner = body
+    for key in path[:-1]:
+        inner = inner[key]
+    del inner[path[-1]]
+    return body
+
+
+def _with(body: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
+    inner = body
+    for key in path[:-1]:
+        inner = inner[key]
+    inner[path[-1]] = value
+    return body
+
+
+BAD = {
+    "phone without +": (_with(confirmation(), "4155550123", "customer", "phone"), "phone", "E.164"),
+    "phone with spaces": (
+        _with(confirmation(), "+1 415 555 0123", "customer", "phone"),
+        "phone",
+        "E.164",
+    ),
+    "phone too short": (_with(confirmation(), "+1234567", "customer", "phone"), "phone", "8 to 15"),
+    "phone too long": (
+        _with(confirmation(), "+1234567890123456", "customer", "phone"),
+        "phone",
+        "8 to 15",
+    ),
+    "unknown timezone": (
+        _with(confirmation(), "Mars/Olympus", "customer", "timezone"),
+        "timezone",
+        "IANA",
+    ),
+    "no first name": (_without(confirmation(), "customer", "first_name"), "first_name", "required"),
+    "comma amount": (_with(confirmation(), "12,50", "transaction", "amount"), "amount", "decimal"),
+    "number amount": (
+        _with(confirmation(), 912.4, "transaction", "amount"),
+        "amount",
+        "not a JSON",
+    ),
+    "no purpose": (_without(feedback(), "purpose"), "body", "'purpose'"),
+    "negative amount": (_with(confirmation(), "-5", "transaction", "amount"), "amount", "positive"),
+    "zero amount": (_with(confirmation(), "0.00", "transaction", "amount"), "amount", "positive"),
+    "lower-case currency": (
+        _with(confirmation(), "usd", "transaction", "currency"),
+        "currency",
+        "ISO 4217",
+    ),
+    "naive transaction time": (
+        _with(confirmation(), "2026-11-22T18:04:00", "transaction", "time"),
+        "time",
+        "timezone",
+    ),
+    "no transaction": (_without(confirmation(), "transaction"), "transaction", "required"),
+    "no case id": (_without(feedback(), "case_id"), "case_id", "required"),
+    "unknown purpose": (confirmation(purpose="marketing"), "body", "'purpose'"),
+    "unknown urgency": (confirmation(urgency="urgent"), "urgency", "'normal' or 'high'"),
+    "naive earliest_at": (
+        confirmation(earliest_at="2030-01-01T10:00:00"),
+        "earliest_at",
+        "timezone",
+    ),
+    "past deadline": (
+        confirmation(earliest_at=None, deadline=later(minutes=-5)),
+        "deadline",
+        "future",
+    ),
+    "deadline before earliest_at": (
+        confirmation(earliest_at=later(hours=3), deadline=later(hours=2)),
+        "deadline",
+        "after earliest_at",
+    ),
+    "no event id": (_without(confirmation(), "event_id"), "event_id", "required"),
+    "empty event id": (confirmation(event_id="  "), "event_id", "at least 1"),
+    "misspelt field": (confirmation(deadine=later(hours=1)), "deadine", "not permitted"),
+}
+
+
+@pytest.mark.parametrize("body, field, words", BAD.values(), ids=list(BAD))
+def test_bad_input_is_refused_naming_the_field(
+    api: TestClient, body: dict[str, Any], field: str, words: str
+) -> None:
+    response = api.post("/v1/callbacks", json=body)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    matching = [e for e in errors if e["loc"][-1] == field]
+    assert matching, errors
+    assert any(words.lower() in e["msg"].lower() for e in matching), matching
+
+
+def test_a_past_deadline_does_not_turn_a_retry_into_an_error(api: TestClient, db: Database) -> None:
+    body = confirmation(deadline=later(seconds=2))
+    first = api.post("/v1/callbacks", json=body).json()
+    with db.session() as s, s.begin():  # the deadline passes before the client retries
+        s.execute(
+            update(CallbackRecord)
+            .where(CallbackRecord.id == first["id"])
+            .values(deadline=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    again = api.post("/v1/callbacks", json=body)
+    assert (again.status_code, again.json()["id"]) == (200, first["id"])
+
+
+@pytest.mark.parametrize(
+    "headers, error",
+    [
+        ({}, None),
+        ({"Authorization": "Bearer vbk_not-a-key"}, "invalid_token"),
+        ({"Authorization": f"Basic {OTHER_KEY}"}, None),
+        ({"Authorization": "Bearer "}, None),
+    ],
+    ids=["no header", "wrong key", "not bearer", "empty key"],
+)
+def test_requests_without_a_valid_key_are_401(
+    api: TestClient, headers: dict[str, str], error: str | None
+) -> None:
+    callback_id = api.post("/v1/callbacks", json=feedback()).json()["id"]
+    anonymous = TestClient(api.app, base_url=PUBLIC_URL)  # no default Authorization header
+    for method, path, body in [
+        ("POST", "/v1/callbacks", feedback()),
+        ("GET", f"/v1/callbacks/{callback_id}", None),
+        ("DELETE", f"/v1/callbacks/{callback_id}", None),
+    ]:
+        response = anonymous.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401, (method, response.text)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        if error:
+            assert error in response.headers["www-authenticate"]
+    assert api.get(f"/v1/callbacks/{callback_id}").json()["state"] == "queued"
+
+
+def test_without_configured_keys_every_request_is_401(api_settings: Settings) -> None:
+    settings = api_settings.model_copy(update={"api_keys": {}})
+    with TestClient(create_app(settings, preload_models=False), base_url=PUBLIC_URL) as bare:
+        for headers in ({}, {"Authorization": "Bearer anything"}, {"Authorization": "Bearer "}):
+            response = bare.post("/v1/callbacks", json=feedback(), headers=headers)
+            assert response.status_code == 401
+
+
+def test_another_clients_callback_is_404(api: TestClient) -> None:
+    callback_id = api.post("/v1/callbacks", json=feedback()).json()["id"]
+    assert api.get(f"/v1/callbacks/{callback_id}", headers=OTHER).status_code == 404
+    assert api.delete(f"/v1/callbacks/{callback_id}", headers=OTHER).status_code == 404
+    assert api.get(f"/v1/callbacks/{callback_id}").json()["state"] == "queued"
+
+
+def test_an_unknown_callback_is_404(api: TestClient) -> None:
+    missing = f"cb_{secrets.token_hex(16)}"
+    for response in (api.get(f"/v1/callbacks/{missing}"), api.delete(f"/v1/callbacks/{missing}")):
+        assert response.status_code == 404
+        assert missing in response.json()["detail"]
+
+
+def test_get_shows_the_state_and_the_request(api: TestClient) -> None:
+    body = confirmation()
+    created = api.post("/v1/callbacks", json=body).json()
+    response = api.get(f"/v1/callbacks/{created['id']}")
+    assert response.status_code == 200
+    shown = response.json()
+    assert shown == created
+    assert (shown["state"], shown["attempts"], shown["gate_decisions"]) == ("queued", [], [])
+    assert shown["request"]["customer"]["phone"] == "+14155550123"
+    assert shown["request"]["event_id"] == body["event_id"]
+
+
+def test_get_lists_attempts_and_gate_decisions_in_order(api: TestClient, db: Database) -> None:
+    callback_id = api.post("/v1/callbacks", json=confirmation()).json()["id"]
+    now = datetime.now(UTC)
+    with db.session() as s, s.begin():  # what the workers will write
+        s.add_all(
+            [
+                GateDecision(
+                    callback_id=callback_id,
+                    decided_at=now,
+                    allowed=False,
+                    reasons=["quiet_hours"],
+                    retry_at=now + timedelta(hours=8),
+                ),
+                GateDecision(
+                    callback_id=callback_id,
+                    decided_at=now + timedelta(hours=8),
+                    allowed=True,
+                    reasons=[],
+                    retry_at=None,
+                ),
+                CallbackAttempt(
+                    callback_id=callback_id,
+                    attempt=2,
+                    call_id="call-2",
+                    status="completed",
+                    created_at=now + timedelta(hours=9),
+                ),
+                CallbackAttempt(
+                    callback_id=callback_id,
+                    attempt=1,
+                    call_id=None,
+                    status="no-answer",
+                    created_at=now + timedelta(hours=8),
+                ),
+            ]
+        )
+    shown = api.get(f"/v1/callbacks/{callback_id}").json()
+    assert [(a["attempt"], a["call_id"], a["status"]) for a in shown["attempts"]] == [
+        (1, None, "no-answer"),
+        (2, "call-2", "completed"),
+    ]
+    assert [(d["allowed"], d["reasons"]) for d in shown["gate_decisions"]] == [
+        (False, ["quiet_hours"]),
+        (True, []),
+    ]
+    assert shown["gate_decisions"][0]["retry_at"] is not None
+
+
+def test_cancelling_and_then_asking_again(api: TestClient) -> None:
+    body = feedback()
+    callback_id = api.post("/v1/callbacks", json=body).json()["id"]
+    cancelled = api.delete(f"/v1/callbacks/{callback_id}")
+    assert (cancelled.status_code, cancelled.json()["state"]) == (200, "cancelled")
+    assert cancelled.json()["updated_at"] >= cancelled.json()["created_at"]
+    again = api.delete(f"/v1/callbacks/{callback_id}")
+    assert (again.status_code, again.json()["state"]) == (200, "cancelled")
+    assert api.get(f"/v1/callbacks/{callback_id}").json()["state"] == "cancelled"
+    repeat = api.post("/v1/callbacks", json=body)  # the same event: still that callback
+    assert (repeat.status_code, repeat.json()["id"]) == (200, callback_id)
+    assert repeat.json()["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("state", ["completed", "refused", "failed"])
+def test_cancelling_a_finished_callback_is_409(api: TestClient, db: Database, state: str) -> None:
+    callback_id = api.post("/v1/callbacks", json=feedback()).json()["id"]
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallbackRecord).where(CallbackRecord.id == callback_id).values(state=state)
+        )
+    response = api.delete(f"/v1/callbacks/{callback_id}")
+    assert response.status_code == 409
+    assert f"already {state}" in response.json()["detail"]
+    assert api.get(f"/v1/callbacks/{callback_id}").json()["state"] == state
+
+
+def test_a_callback_being_dialed_can_be_cancelled(api: TestClient, db: Database) -> None:
+    callback_id = api.post("/v1/callbacks", json=feedback()).json()["id"]
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallbackRecord).where(CallbackRecord.id == callback_id).values(state="dialing")
+        )
+    assert api.delete(f"/v1/callbacks/{callback_id}").json()["state"] == "cancelled"
+
+
+def test_the_openapi_document_describes_the_api(api: TestClient) -> None:
+    doc = api.get("/openapi.json").json()
+    create = doc["paths"]["/v1/callbacks"]["post"]
+    one = doc["paths"]["/v1/callbacks/{callback_id}"]
+    assert set(one) == {"get", "delete"}
+    for operation in (create, one["get"], one["delete"]):
+        assert operation["tags"] == ["callbacks"]
+        assert operation["summary"]
+        assert operation["security"] == [{"ApiKey": []}]
+        assert "401" in operation["responses"]
+    assert {"200", "202", "409", "422"} <= set(create["responses"])
+    assert "HTTPValidationError" in str(create["responses"]["422"])
+    assert {"200", "404"} <= set(one["get"]["responses"])
+    assert {"200", "404", "409"} <= set(one["delete"]["responses"])
+    assert doc["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    schemas = doc["components"]["schemas"]
+    assert {"Callback", "TransactionConfirmationRequest", "FeedbackRequest", "Problem"} <= set(
+        schemas
+    )
+    assert "transaction" in schemas["TransactionConfirmationRequest"]["required"]
+    assert "case_id" in schemas["FeedbackRequest"]["required"]

@@ -1,0 +1,1 @@
+"""The callbacks API the wallet's backend uses to ask for calls (``/v1``)."""

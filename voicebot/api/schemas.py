@@ -1,0 +1,242 @@
+"""Request and response bodies of the callbacks API.
+
+Validation here is about form only, so a stored request can always be read back
+through the same models; rules that depend on the clock (a deadline already
+past) are checked when a callback is created (``voicebot.records.callbacks``).
+Unknown fields are refused: a misspelt ``deadine`` must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
+
+from voicebot.records import callbacks as records
+
+# E.164: "+", a country code that never starts with 0, 8 to 15 digits in all.
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+CallbackState = Literal["queued", "dialing", "completed", "refused", "cancelled", "failed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Customer(_Strict):
+    """Who to call."""
+
+    first_name: Text = Field(examples=["Alice"])
+    last_name: Text | None = Field(default=None, examples=["Moreau"])
+    phone: str = Field(
+        description="E.164: '+' then 8 to 15 digits, no spaces", examples=["+14155550123"]
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone the customer lives in (times are said in it); default UTC",
+        examples=["America/New_York"],
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not E164.fullmatch(value):
+            raise ValueError(
+                "phone must be E.164: '+' then 8 to 15 digits, no spaces or dashes "
+                "(e.g. +14155550123)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone must be an IANA time zone name such as Europe/Paris; "
+                f"{value!r} is not one"
+            ) from None
+        return value
+
+
+class Transaction(_Strict):
+    """The payment to confirm."""
+
+    id: Identifier = Field(examples=["tx_8812"])
+    amount: str = Field(
+        description="a positive decimal string (no float rounding), e.g. '912.40'",
+        examples=["912.40"],
+    )
+    currency: str = Field(description="ISO 4217 code, three capital letters", examples=["USD"])
+    merchant: Text = Field(examples=["Amazon"])
+    time: AwareDatetime = Field(
+        description="when the payment was made, ISO 8601 with a UTC offset",
+        examples=["2026-11-22T18:04:00Z"],
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: object) -> object:
+        if isinstance(value, int | float):
+            raise ValueError(
+                'amount must be a decimal string such as "912.40", not a JSON number '
+                "(binary floats lose cents)"
+            )
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        try:
+            positive = AMOUNT.fullmatch(value) is not None and Decimal(value) > 0
+        except InvalidOperation:
+            positive = False
+        if not positive:
+            raise ValueError(
+                "amount must be a positive decimal string with '.' as separator and at most "
+                '6 decimals, e.g. "912.40"'
+            )
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("currency must be three capital letters (ISO 4217), e.g. USD")
+        return value
+
+
+class _CallbackFields(_Strict):
+    """What every callback request carries, whatever its purpose."""
+
+    event_id: Identifier = Field(
+        description=(
+            "your own id for the event behind this request; sending it again returns the "
+            "same callback instead of a second call"
+        ),
+        examples=["evt_01J9Z3"],
+    )
+    customer: Customer
+    urgency: Literal["normal", "high"] = "normal"
+    earliest_at: AwareDatetime | None = Field(
+        default=None, description="do not call before this moment (ISO 8601 with offset)"
+    )
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="do not call after this moment; must be in the future and after earliest_at",
+    )
+
+    @field_validator("deadline")
+    @classmethod
+    def _after_earliest(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        earliest = info.data.get("earliest_at")
+        if value is not None and earliest is not None and value <= earliest:
+            raise ValueError("deadline must be after earliest_at")
+        return value
+
+
+class TransactionConfirmationRequest(_CallbackFields):
+    """Call the customer to confirm (or deny) a payment."""
+
+    purpose: Literal["transaction_confirmation"]
+    transaction: Transaction
+
+
+class FeedbackRequest(_CallbackFields):
+    """Call the customer for feedback on a support case."""
+
+    purpose: Literal["feedback"]
+    case_id: Identifier = Field(examples=["case_4411"])
+
+
+# pydantic's own messages for a missing or unknown purpose name it and list the choices.
+CallbackRequest = Annotated[
+    TransactionConfirmationRequest | FeedbackRequest, Field(discriminator="purpose")
+]
+
+
+class Attempt(BaseModel):
+    """One try at placing the call."""
+
+    attempt: int
+    call_id: str | None
+    status: str
+    created_at: datetime
+
+
+class GateDecision(BaseModel):
+    """One answer of the consent gate: allowed or not, why, and when it may be retried."""
+
+    decided_at: datetime
+    allowed: bool
+    reasons: list[str]
+    retry_at: datetime | None
+
+
+class Callback(BaseModel):
+    """A callback, its request as accepted, and everything done about it so far."""
+
+    id: str = Field(examples=["cb_4f1c2a9e0b7d4c3e8a6f5b1d2c3e4f50"])
+    state: CallbackState
+    purpose: Literal["transaction_confirmation", "feedback"]
+    event_id: str
+    urgency: Literal["normal", "high"]
+    earliest_at: datetime | None
+    deadline: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    request: CallbackRequest
+    attempts: list[Attempt]
+    gate_decisions: list[GateDecision]
+
+
+class Problem(BaseModel):
+    """An error: what is wrong, in words."""
+
+    detail: str
+
+
+_REQUEST: TypeAdapter[TransactionConfirmationRequest | FeedbackRequest] = TypeAdapter(
+    CallbackRequest
+)
+
+
+def callback_out(stored: records.Callback) -> Callback:
+    """The API's view of a stored callback (its request read back through the same models)."""
+    return Callback(
+        id=stored.id,
+        state=cast(CallbackState, stored.state),
+        purpose=cast(Literal["transaction_confirmation", "feedback"], stored.purpose),
+        event_id=stored.event_id,
+        urgency=cast(Literal["normal", "high"], stored.urgency),
+        earliest_at=stored.earliest_at,
+        deadline=stored.deadline,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+        request=_REQUEST.validate_python(stored.request),
+        attempts=[Attempt.model_validate(a, from_attributes=True) for a in stored.attempts],
+        gate_decisions=[
+            GateDecision.model_validate(d, from_attributes=True) for d in stored.gate_decisions
+        ],
+    )
