@@ -1,4 +1,4 @@
-"""The ``voicebot`` command: serve, simulate, demo, api-key."""
+"""The ``voicebot`` command: serve, worker, simulate, demo, api-key."""
 
 from __future__ import annotations
 
@@ -152,6 +152,19 @@ def _serve(host: str, port: int) -> int:
     return 0
 
 
+def _worker() -> int:
+    """A dialer worker (arq); start several processes to share the load."""
+    import logging.config
+
+    from arq.logs import default_log_config
+
+    from voicebot.dialer.worker import run_worker
+
+    logging.config.dictConfig(default_log_config(verbose=False))  # arq's job log, at INFO
+    run_worker(get_settings())
+    return 0
+
+
 def _api_key(name: str) -> int:
     """Print a fresh key (for the client) and its hash (for the configuration)."""
     from voicebot.api.auth import hash_key, new_api_key
@@ -170,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the telephony webhook server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+
+    sub.add_parser("worker", help="run a dialer worker: queued callbacks become calls")
 
     sim = sub.add_parser("simulate", help="run scenario calls through the phone simulator")
     sim.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
@@ -191,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args.host, args.port)
+        if args.command == "worker":
+            return _worker()
         if args.command == "simulate":
             return asyncio.run(
                 _simulate(

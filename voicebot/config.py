@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         default="AC00000000000000000000000000000000", validation_alias=_alias("TWILIO_ACCOUNT_SID")
     )
     twilio_auth_token: str = Field(default="", validation_alias=_alias("TWILIO_AUTH_TOKEN"))
+    # Where the REST client places calls: empty is the real Twilio; the phone
+    # simulator's REST API (voicebot/simulator/rest.py) in tests and campaigns.
+    twilio_api_base_url: str = Field(default="", validation_alias=_alias("TWILIO_API_BASE_URL"))
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", validation_alias=_alias("PUBLIC_BASE_URL")
     )
@@ -146,6 +149,45 @@ class Settings(BaseSettings):
                 )
             checked[name] = digest.lower()
         return checked
+
+    # Dialer workers (voicebot/dialer/). A callback gets at most dial_max_attempts
+    # placed calls; after a busy/no-answer/failed one the next waits
+    # dial_retry_backoff_s[k-1] seconds (the last value repeats), and after the last
+    # one the fallback goes out: a POST to fallback_webhook_url if set, else an SMS.
+    # Limits are shared by every worker through Redis.
+    dial_max_attempts: int = Field(default=3, ge=1)
+    dial_retry_backoff_s: list[float] = Field(default_factory=lambda: [120.0, 600.0, 1800.0])
+    dial_calls_per_second: float = Field(default=1.0, gt=0)
+    dial_max_concurrent: int = Field(default=4, ge=1)
+    fallback_sms_text: str = (
+        "{business} tried to call you about recent account activity. "
+        "Please open the app or call us back at {callback_number}."
+    )
+    fallback_webhook_url: str = ""
+    # A reserved attempt older than this belongs to a dead worker (longer than any
+    # Twilio request); one whose call left no trace this long after is taken as lost.
+    dial_reserve_timeout_s: float = Field(default=60.0, gt=0)
+    dial_unknown_timeout_s: float = Field(default=600.0, gt=0)
+    # The sweep (every dial_sweep_every_s, a divisor of 60) re-enqueues queued
+    # callbacks untouched for dial_sweep_grace_s that have no pending job.
+    dial_sweep_every_s: int = 30
+    dial_sweep_grace_s: float = Field(default=30.0, ge=0)
+    dial_limit_defer_s: float = Field(default=1.0, gt=0)  # wait when a limit is reached
+    dial_queue_name: str = ""  # empty: "<redis_prefix>:dialer"
+
+    @field_validator("dial_retry_backoff_s")
+    @classmethod
+    def _check_backoff(cls, value: list[float]) -> list[float]:
+        if not value or min(value) < 0:
+            raise ConfigError("DIAL_RETRY_BACKOFF_S: need at least one delay, none negative")
+        return value
+
+    @field_validator("dial_sweep_every_s")
+    @classmethod
+    def _check_sweep_every(cls, value: int) -> int:
+        if value < 1 or 60 % value:
+            raise ConfigError("DIAL_SWEEP_EVERY_S must divide 60 (1, 2, 5, 10, 15, 20, 30, 60)")
+        return value
 
     # Where recordings and reports go.
     output_dir: Path = REPO_ROOT / "out"

@@ -12,6 +12,8 @@
     │   └── CallbackRequestError   a request that is well-formed but not acceptable now
     ├── PhoneNumberError       a phone number that is not E.164
     ├── ConsentError           consent data that cannot be used (a DNC file with no number)
+    ├── DialerError            placing a call or the fallback message failed
+    │   └── DialRefusedError   the carrier refused the request: nothing was placed
     ├── DialogError            a flow file or prompt that cannot be run
     ├── SpeechError            speech recognition or synthesis failed
     └── ScenarioError          a scenario file that breaks the contract
@@ -73,6 +75,14 @@ class PhoneNumberError(VoicebotError):
 
 class ConsentError(VoicebotError):
     """Consent or do-not-call data that cannot be stored as given (nothing was stored)."""
+
+
+class DialerError(VoicebotError):
+    """The carrier's REST side failed; whether anything was placed is unknown."""
+
+
+class DialRefusedError(DialerError):
+    """The carrier answered and refused (e.g. an invalid number): nothing was placed."""
 
 
 class DialogError(VoicebotError):

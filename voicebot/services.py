@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from voicebot.calls.state import CallStore
 from voicebot.config import Settings
+from voicebot.dialer.queue import DialQueue
 from voicebot.dialog.flows import Flow, load_flow
 from voicebot.dialog.llm import IntentAssistant
 from voicebot.dialog.prompts import Prompts, load_prompts
@@ -26,6 +27,7 @@ class Services:
     redis: Redis
     store: CallStore
     db: Database
+    dial_queue: DialQueue  # jobs for the dialer workers (new callbacks, ended calls)
     prompts: dict[str, Prompts] = field(default_factory=dict)
     flows: dict[str, Flow] = field(default_factory=dict)
     outcomes: OutcomeDispatcher | None = None  # only when an outcome webhook URL is set
@@ -40,6 +42,7 @@ class Services:
             redis=redis,
             store=CallStore(redis, settings.redis_prefix),
             db=Database(settings.database_url),
+            dial_queue=DialQueue.from_settings(settings),
             assistant=IntentAssistant.from_settings(settings, settings.prompts_dir),
         )
         if settings.outcome_webhook_url:
@@ -61,6 +64,7 @@ class Services:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        await self.dial_queue.close()
         self.db.engine.dispose()
         if self.assistant is not None:
             await self.assistant.aclose()

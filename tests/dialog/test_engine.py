@@ -145,7 +145,7 @@ def test_not_sure_is_unsure_and_escalated_never_confirmed(engine: DialogEngine) 
 
 def test_low_confidence_yes_is_read_back_before_it_counts(engine: DialogEngine) -> None:
     at_payment_question(engine)
-    readback = engine.hear("yes", 0.4)
+    readback = engine.hear("yes", 0.5)
     assert not engine.finished
     assert "Just to be sure" in said(readback) and "912 dollars" in said(readback)
     engine.hear("Yes, that's right.", 0.5)
@@ -155,7 +155,7 @@ def test_low_confidence_yes_is_read_back_before_it_counts(engine: DialogEngine) 
 
 def test_no_to_a_read_back_asks_again_and_never_confirms(engine: DialogEngine) -> None:
     at_payment_question(engine)
-    engine.hear("yes", 0.4)
+    engine.hear("yes", 0.5)
     again = engine.hear("No, that's not right.", 0.9)
     assert not engine.finished and "Did you make the payment" in said(again)
     engine.hear("No.", 0.9)
@@ -264,3 +264,14 @@ def test_feedback_declined(feedback: DialogEngine) -> None:
 def test_feedback_out_of_range_rating_is_asked_again(feedback: DialogEngine) -> None:
     again = feedback.hear("ten", 0.9)
     assert not feedback.finished and "1 to 5" in said(again)
+
+
+def test_noise_turned_into_words_answers_nothing(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    again = engine.hear("but no no pancakes", 0.31)  # "Banana pancakes", as Whisper heard it
+    assert not engine.finished and "didn't catch" in said(again)
+
+
+def test_every_question_biases_recognition_toward_an_opt_out(engine: DialogEngine) -> None:
+    # Whisper heard "Please stop calling me" as "please start calling me" without it.
+    assert engine.start().hotwords.endswith("stop calling")

@@ -73,5 +73,6 @@ async def test_every_outcome_reaches_the_wallet_backend_signed(
         request = got[sid]
         payload = json.loads(request.body)
         assert payload["outcome"] == result.outcome, result.name
-        assert verify(WEBHOOK_SECRET, request.body, request.headers[HEADER.lower()], time.time())
+        signature = request.headers[HEADER.lower()]
+        assert verify(WEBHOOK_SECRET, request.body, signature, request.at), result.name
         assert request.headers["idempotency-key"] == f"call-outcome:{payload['call_id']}"

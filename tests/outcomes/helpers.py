@@ -24,6 +24,7 @@ from voicebot.records.db import Database
 class Received:
     headers: dict[str, str]  # lower-case names
     body: bytes
+    at: float = 0.0  # when it arrived (unix time): a receiver checks freshness then
 
 
 class Receiver:
@@ -39,7 +40,8 @@ class Receiver:
 
         @app.post("/outcomes")
         async def outcomes(request: Request) -> Response:
-            self.requests.append(Received(dict(request.headers), await request.body()))
+            body = await request.body()
+            self.requests.append(Received(dict(request.headers), body, time.time()))
             return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

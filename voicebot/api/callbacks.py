@@ -81,6 +81,8 @@ async def create_callback(
             deadline=body.deadline,
             request=body.model_dump(mode="json"),
         )
+    if created:
+        await services.dial_queue.new_callback(stored.id, stored.earliest_at)
     response.status_code = 202 if created else 200
     response.headers["Location"] = f"{router.prefix}/callbacks/{stored.id}"
     return callback_out(stored)

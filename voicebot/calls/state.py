@@ -17,7 +17,8 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -60,7 +61,11 @@ def _token_key_hash(token: str) -> str:
 
 
 class CallStore:
-    """Typed access to the call keys in Redis."""
+    """Typed access to the call keys in Redis.
+
+    redis-py 5 (arq needs it below 6) types hash commands as "awaitable or not";
+    on the asyncio client they are always awaitables, hence the casts.
+    """
 
     def __init__(self, redis: Redis, prefix: str = "voicebot") -> None:
         self.redis = redis
@@ -74,14 +79,19 @@ class CallStore:
         """Record a call about to be dialed; returns its id."""
         call_id = call_id or f"call_{uuid.uuid4().hex[:16]}"
         key = self._k("call", call_id)
-        await self.redis.hset(
-            key, mapping={"context": context.model_dump_json(), "created_at": time.time()}
+        await cast(
+            Awaitable[int],
+            self.redis.hset(
+                key, mapping={"context": context.model_dump_json(), "created_at": time.time()}
+            ),
         )
         await self.redis.expire(key, CALL_TTL_S)
         return call_id
 
     async def context(self, call_id: str) -> CallContext:
-        raw = await self.redis.hget(self._k("call", call_id), "context")
+        raw = await cast(
+            Awaitable[str | None], self.redis.hget(self._k("call", call_id), "context")
+        )
         if raw is None:
             raise CallNotFoundError(call_id)
         return CallContext.model_validate_json(raw)
@@ -89,7 +99,7 @@ class CallStore:
     async def bind_call_sid(self, call_id: str, call_sid: str) -> None:
         """Tie Twilio's CallSid to our call id (at the voice webhook)."""
         await self.redis.set(self._k("callsid", call_sid), call_id, ex=CALL_TTL_S)
-        await self.redis.hset(self._k("call", call_id), "call_sid", call_sid)
+        await cast(Awaitable[int], self.redis.hset(self._k("call", call_id), "call_sid", call_sid))
 
     async def call_id_for(self, call_sid: str) -> str:
         call_id = await self.redis.get(self._k("callsid", call_sid))
@@ -125,13 +135,16 @@ class CallStore:
 
     async def set_outcome(self, call_id: str, record: dict[str, Any]) -> None:
         """Record the outcome the moment the dialog decides it."""
-        await self.redis.hset(
-            self._k("call", call_id),
-            mapping={"outcome": record["outcome"], "outcome_record": json.dumps(record)},
+        await cast(
+            Awaitable[int],
+            self.redis.hset(
+                self._k("call", call_id),
+                mapping={"outcome": record["outcome"], "outcome_record": json.dumps(record)},
+            ),
         )
 
     async def get(self, call_id: str) -> dict[str, str]:
-        data = await self.redis.hgetall(self._k("call", call_id))
+        data = await cast(Awaitable[dict[str, str]], self.redis.hgetall(self._k("call", call_id)))
         if not data:
             raise CallNotFoundError(call_id)
         return {str(k): str(v) for k, v in data.items()}

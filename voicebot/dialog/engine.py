@@ -39,6 +39,8 @@ from voicebot.dialog.understanding import (
 )
 from voicebot.errors import DialogError
 
+# Without it Whisper hears "Please stop calling me" as "please start calling me".
+OPT_OUT_HOTWORDS = "stop calling"
 # Answers whose meaning is in a value an LLM label cannot carry: never asked of one.
 _VALUE_INTENTS = frozenset({"rating", "time", "comment"})
 
@@ -194,7 +196,9 @@ class DialogEngine:
     def understand(self, text: str, confidence: float) -> Interpretation:
         """What ``text`` means here: an ``anywhere`` request, or an answer (maybe NONE)."""
         expectation = self.expectation
-        if expectation is None:
+        if expectation is None or confidence < self.flow.min_confidence:
+            # Noise Whisper turned into words ("banana pancakes" -> "but no no pancakes",
+            # 0.31) must not answer anything: it is asked again instead.
             return Interpretation(Intent.NONE, text, confidence, "speech")
         request = classify_anywhere(text, confidence, self.now())
         if request is not None and request.intent.value in self.flow.anywhere:
@@ -360,9 +364,12 @@ class DialogEngine:
             for k in keys
         )
         expectation = self.expectation
+        hotwords = expectation.hotwords.format_map(self.values) if expectation else ""
+        if expectation and "opt_out" in self.flow.anywhere:
+            hotwords = f"{hotwords} {OPT_OUT_HOTWORDS}".strip()
         return Reply(
             lines=lines,
-            hotwords=expectation.hotwords.format_map(self.values) if expectation else "",
+            hotwords=hotwords,
             outcome=state.outcome,
             escalate=state.escalate,
         )

@@ -96,6 +96,7 @@ class Flow:
     anywhere: dict[str, str] = field(default_factory=dict)
     on_secret: tuple[str, ...] = ()  # said when the caller starts saying a secret
     voicemail: str | None = None  # the state that leaves a message on a machine
+    min_confidence: float = 0.0  # speech recognised less surely than this is not understood
 
     def state(self, name: str) -> State:
         try:
@@ -185,6 +186,7 @@ def parse_flow(raw: dict[str, Any], prompt_keys: set[str]) -> Flow:
             anywhere=dict(raw.get("anywhere", {})),
             on_secret=_keys(raw.get("on_secret")),
             voicemail=raw.get("voicemail"),
+            min_confidence=float(raw.get("min_confidence", 0.0)),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise DialogError(f"flow file is malformed: {e!r}") from e

@@ -43,6 +43,8 @@ WHISPER_RATE = 16000
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
 TRAILING_PAD_S = 0.2  # Whisper garbles a last word that ends abruptly
 PARTIAL_EVERY_S = 1.5  # while the caller talks, look for secrets this often
+LOOPING_COMPRESSION = 2.4  # a segment this compressible is Whisper repeating itself
+LOOPING_CONFIDENCE = 0.5  # the most a looping transcript is trusted (a "yes" is read back)
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,30 @@ def transcribe(
     )
     texts: list[str] = []
     logprobs: list[float] = []
+    looping = False
     for seg in segments:
         if seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0:
             continue  # Whisper hallucinating over noise
         texts.append(seg.text.strip())
         logprobs.append(seg.avg_logprob)
+        looping |= seg.compression_ratio > LOOPING_COMPRESSION
     text = " ".join(t for t in texts if t)
     confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
+    if looping:
+        # "yes yes yes ..." three hundred times, confidently: Whisper's repetition
+        # loop. Something was said, but it is not to be trusted as heard.
+        text, confidence = collapse_repeats(text), min(confidence, LOOPING_CONFIDENCE)
     return Recognition(text=text, confidence=confidence, seconds=time.perf_counter() - started)
+
+
+def collapse_repeats(text: str, keep: int = 3) -> str:
+    """At most ``keep`` copies of a word in a row."""
+    out: list[str] = []
+    for word in text.split():
+        if len(out) >= keep and all(w.lower() == word.lower() for w in out[-keep:]):
+            continue
+        out.append(word)
+    return " ".join(out)
 
 
 class WhisperTranscriber(FrameProcessor):

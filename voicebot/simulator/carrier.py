@@ -12,7 +12,8 @@ The person's side goes through a ``PhoneLine`` (handset band-pass and line
 noise, when the scenario asks for them) before mu-law. When a machine answers,
 it plays its greeting as soon as the stream starts, then a beep, then records in
 silence until the bot hangs up, as a voicemail box does behind Twilio's
-``MachineDetection=Enable`` (which reports ``AnsweredBy=machine_start``).
+``MachineDetection=Enable`` (which reports ``AnsweredBy=machine_start``);
+behind ``DetectMessageEnd`` the call connects after the beep, so it only records.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -54,6 +56,7 @@ BOT_TURN_TIMEOUT_S = 25.0  # stop waiting for the bot and take the next turn any
 MACHINE_PICKUP_S = 0.3  # a voicemail box starts its greeting almost at once
 BEEP_S = 0.5
 BEEP_LEVEL = 0.3  # of full scale: a machine's beep is loud
+CALLER_ID = "+18005550199"  # the From of a call placed by ``voicebot simulate``
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None] | None]
 
@@ -103,24 +106,46 @@ class TwilioCarrier:
         self.http = httpx.AsyncClient(timeout=15.0)
 
     async def post(self, path_and_query: str, params: dict[str, str]) -> httpx.Response:
-        url = self.base_url + path_and_query
-        headers = {
-            "X-Twilio-Signature": sign(self.auth_token, url, params),
-            "User-Agent": "TwilioProxy/1.1",
-        }
+        return await self.send("POST", self.base_url + path_and_query, params)
+
+    async def send(self, method: str, url: str, params: dict[str, str]) -> httpx.Response:
+        """A signed webhook to an absolute URL (as given to Twilio's REST API).
+
+        Twilio signs the URL it requests: with GET the parameters are in its query
+        string and there is no body; with POST they are the form body.
+        """
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        if method.upper() == "GET":
+            split = urlsplit(url)
+            query = urlencode([*parse_qsl(split.query, keep_blank_values=True), *params.items()])
+            full = urlunsplit(split._replace(query=query))
+            headers["X-Twilio-Signature"] = sign(self.auth_token, full, {})
+            return await self.http.get(full, headers=headers)
+        headers["X-Twilio-Signature"] = sign(self.auth_token, url, params)
         return await self.http.post(url, data=params, headers=headers)
 
-    def call_params(self, call_sid: str, scenario: Scenario, status: str) -> dict[str, str]:
+    def call_params(
+        self,
+        call_sid: str,
+        scenario: Scenario | None,
+        status: str,
+        *,
+        to: str | None = None,
+        from_: str = CALLER_ID,
+    ) -> dict[str, str]:
+        """A call webhook's parameters; ``to`` defaults to the scenario's customer."""
+        if to is None:
+            to = scenario.customer.phone if scenario is not None else ""
         return {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",
             "CallSid": call_sid,
             "CallStatus": status,
             "Direction": "outbound-api",
-            "From": "+18005550199",
-            "To": scenario.customer.phone,
-            "Called": scenario.customer.phone,
-            "Caller": "+18005550199",
+            "From": from_,
+            "To": to,
+            "Called": to,
+            "Caller": from_,
         }
 
     async def close(self) -> None:
@@ -185,6 +210,9 @@ class MediaStream:
         self._closed = asyncio.Event()
         self._stop_sending = False
         self._awaiting_answer: CallerTurnLog | None = None
+        # Twilio's MachineDetection=DetectMessageEnd connects a machine only after
+        # its beep: the stream then starts while the machine records, in silence.
+        self.machine_past_beep = False
 
     def prepare(self) -> None:
         """Synthesise (or read) everything the person will say, and set up the line.
@@ -467,6 +495,8 @@ class MediaStream:
 
         It plays on whatever the bot does meanwhile, as a machine would.
         """
+        if self.machine_past_beep:
+            return
         await asyncio.sleep(MACHINE_PICKUP_S)
         greeting = self.scenario.greeting_text()
         start = self.now()

@@ -9,6 +9,7 @@ share this process's Redis, database and Twilio auth token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -28,11 +29,13 @@ from voicebot.audio import TELEPHONE_RATE, resample, write_wav
 from voicebot.calls.outbound import prepare_call
 from voicebot.calls.state import CallStore
 from voicebot.config import Settings
+from voicebot.errors import CallNotFoundError
 from voicebot.pipeline.models import get_models
 from voicebot.pipeline.stt import WHISPER_RATE, transcribe
 from voicebot.records import calls as call_records
 from voicebot.records.db import Database
 from voicebot.simulator.carrier import (
+    CALLER_ID,
     CarrierCall,
     MediaStream,
     TwilioCarrier,
@@ -78,37 +81,84 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class InProcessServer:
-    """The real app under uvicorn, in a thread, on a free loopback port."""
+class ServerThread:
+    """An ASGI app under uvicorn, in a thread with its own event loop, on a loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.settings = settings.model_copy(
-            update={"public_base_url": f"http://127.0.0.1:{self.port}"}
-        )
+    def __init__(self, app: Any, port: int, name: str, ws_max_size: int = 2**20) -> None:
+        self.port = port
         config = uvicorn.Config(
-            create_app(self.settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            ws_max_size=self.settings.ws_max_message_bytes,
+            app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=ws_max_size
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, name="voicebot-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
 
     def start(self, timeout_s: float = 120.0) -> None:
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the in-process server did not start")
+                raise RuntimeError(f"the in-process server {self._thread.name} did not start")
             time.sleep(0.05)
 
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+
+class InProcessServer(ServerThread):
+    """The real app under uvicorn, in a thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        port = free_port()
+        self.settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
+        super().__init__(
+            create_app(self.settings),
+            port,
+            "voicebot-server",
+            ws_max_size=self.settings.ws_max_message_bytes,
+        )
+
+
+ALL_STATUS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+
+
+def status_event(state: str) -> str:
+    """The StatusCallbackEvent under which Twilio reports a CallStatus."""
+    events = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
+    return events.get(state, "completed")  # completed, busy, no-answer, failed, canceled
+
+
+@dataclass
+class Posted:
+    """One webhook the carrier sent for a call, and the server's HTTP answer."""
+
+    kind: str  # "status" or "voice"
+    state: str  # the CallStatus it carried
+    http_status: int
+
+
+@dataclass
+class Leg:
+    """One call as the carrier places it: where its webhooks go, and what they returned.
+
+    ``voicebot simulate`` builds it from the call id it registered; the simulated
+    REST API from the parameters of ``Calls.json``, as Twilio would.
+    """
+
+    scenario: Scenario | None
+    call_sid: str
+    voice_url: str
+    status_url: str = ""
+    status_events: frozenset[str] = ALL_STATUS_EVENTS
+    answered_by: str | None = None  # the AnsweredBy sent with the voice webhook
+    call_id: str = ""  # ours; "" until known (the voice webhook binds the CallSid)
+    to: str | None = None  # None: the scenario's customer
+    from_: str = CALLER_ID
+    voice_method: str = "POST"
+    status_method: str = "POST"
+    sequence: int = 0
+    failures: list[str] = field(default_factory=list)
+    posted: list[Posted] = field(default_factory=list)
 
 
 def _normalize(text: str) -> str:
@@ -201,58 +251,99 @@ class Simulator:
 
     async def run_one(self, scenario: Scenario) -> ScenarioResult:
         """Dial, answer, play the person, hang up; then check the expectations."""
-        failures: list[str] = []
-        call_sid = _sid("CA")
+        stream = await self.new_stream(scenario, _sid("CA"))
+        call_id = await prepare_call(self.store, self.db, scenario.call_context())
+        base = self.carrier.base_url
+        leg = Leg(
+            scenario=scenario,
+            call_sid=stream.call.call_sid,
+            voice_url=f"{base}/twilio/voice?call_id={call_id}",
+            status_url=f"{base}/twilio/status?call_id={call_id}",
+            # As Twilio reports it with MachineDetection=Enable: a machine is known
+            # while its greeting plays, so the bot has to wait for the beep itself.
+            answered_by="human" if scenario.answered_by == "human" else "machine_start",
+            call_id=call_id,
+        )
+        await self.post_status(leg, "initiated")
+        await self.post_status(leg, "ringing")
+        return await self.connect(leg, stream)
+
+    async def new_stream(self, scenario: Scenario, call_sid: str) -> MediaStream:
+        """The person's side of a call, with everything they will say synthesised."""
         call = CarrierCall(call_sid=call_sid)
         stream = MediaStream(
             scenario, call, self.voices, self.settings.twilio_account_sid, self.on_event
         )
         await asyncio.to_thread(stream.prepare)
-        call_id = await prepare_call(self.store, self.db, scenario.call_context())
-        events = asyncio.create_task(self._relay_events(scenario.name, call_id))
-        seq = 0
+        return stream
 
-        async def status(state: str, **extra: str) -> None:
-            nonlocal seq
-            params = self.carrier.call_params(call_sid, scenario, state)
-            params |= {
-                "SequenceNumber": str(seq),
-                "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-                **extra,
-            }
-            seq += 1
-            response = await self.carrier.post(f"/twilio/status?call_id={call_id}", params)
-            if response.status_code >= 300:
-                failures.append(f"status callback {state}: HTTP {response.status_code}")
+    async def post_status(self, leg: Leg, state: str, **extra: str) -> None:
+        """A status callback, if the leg has a URL and asked for the event that reports it."""
+        if not leg.status_url or status_event(state) not in leg.status_events:
+            return
+        params = self.carrier.call_params(
+            leg.call_sid, leg.scenario, state, to=leg.to, from_=leg.from_
+        )
+        params |= {
+            "SequenceNumber": str(leg.sequence),
+            "Timestamp": time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime()),
+            **extra,
+        }
+        leg.sequence += 1
+        response = await self.carrier.send(leg.status_method, leg.status_url, params)
+        leg.posted.append(Posted("status", state, response.status_code))
+        if response.status_code >= 300:
+            leg.failures.append(f"status callback {state}: HTTP {response.status_code}")
 
+    async def connect(self, leg: Leg, stream: MediaStream) -> ScenarioResult:
+        """The person answered: voice webhook, TwiML, media stream, hang-up; then the verdict.
+
+        Shared by ``voicebot simulate`` and the simulated REST API, so a call
+        dialed either way is played, and judged, the same way.
+        """
+        assert leg.scenario is not None
+        scenario, call = leg.scenario, stream.call
+        events = (
+            asyncio.create_task(self._relay_events(scenario.name, leg.call_id))
+            if leg.call_id
+            else None
+        )
         try:
-            await status("initiated")
-            await status("ringing")
-            params = self.carrier.call_params(call_sid, scenario, "in-progress")
-            # As Twilio reports it with MachineDetection=Enable: a machine is known
-            # while its greeting plays, so the bot has to wait for the beep itself.
-            params["AnsweredBy"] = "human" if scenario.answered_by == "human" else "machine_start"
-            response = await self.carrier.post(f"/twilio/voice?call_id={call_id}", params)
+            params = self.carrier.call_params(
+                leg.call_sid, scenario, "in-progress", to=leg.to, from_=leg.from_
+            )
+            if leg.answered_by is not None:
+                params["AnsweredBy"] = leg.answered_by
+            response = await self.carrier.send(leg.voice_method, leg.voice_url, params)
+            leg.posted.append(Posted("voice", "in-progress", response.status_code))
+            if not leg.call_id:  # the URL did not say: the webhook bound the CallSid
+                with contextlib.suppress(CallNotFoundError):
+                    leg.call_id = await self.store.call_id_for(leg.call_sid)
+                if leg.call_id:
+                    events = asyncio.create_task(self._relay_events(scenario.name, leg.call_id))
             stream_target = (
                 parse_stream_twiml(response.text) if response.status_code == 200 else None
             )
             if stream_target is None:
-                failures.append(f"voice webhook: HTTP {response.status_code}, no <Connect><Stream>")
+                leg.failures.append(
+                    f"voice webhook: HTTP {response.status_code}, no <Connect><Stream>"
+                )
             else:
-                await status("in-progress")
+                await self.post_status(leg, "in-progress")
                 url, stream_params = stream_target
                 try:
                     await stream.run(url, stream_params, CALL_TIMEOUT_S)
                 except TimeoutError:
-                    failures.append(f"the call did not end within {CALL_TIMEOUT_S:.0f} s")
+                    leg.failures.append(f"the call did not end within {CALL_TIMEOUT_S:.0f} s")
                 if call.refused:
-                    failures.append(f"media stream refused: {call.refused}")
-                await status("completed", CallDuration=str(round(call.duration_s)))
+                    leg.failures.append(f"media stream refused: {call.refused}")
+                await self.post_status(leg, "completed", CallDuration=str(round(call.duration_s)))
         finally:
-            events.cancel()
+            if events is not None:
+                events.cancel()
         stream.finalize()
-        record = await self._wait_for_record(call_id)
-        return await self._verdict(scenario, call, call_id, record, failures)
+        record = await self._wait_for_record(leg.call_id) if leg.call_id else None
+        return await self._verdict(scenario, call, leg.call_id, record, leg.failures)
 
     async def _relay_events(self, name: str, call_id: str) -> None:
         """Forward the server's live events for this call (what the bot says and hears)."""

@@ -21,6 +21,12 @@ Extensions to the contract (all optional, so older files keep working):
                        band_limit: true  handset band-pass, 300-3400 Hz
                        noise: pink       or white
                      Deterministic: the noise is seeded from ``name``.
+    answer           how the person takes successive calls to their number when
+                     dialed through the simulated Twilio REST API
+                     (``simulator/rest.py``), e.g. ``[busy, answered]``: each of
+                     answered, busy, no-answer, failed; the last entry holds for
+                     every later call. Default: always answered. ``voicebot
+                     simulate`` ignores it (it plays the answered call).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ DEFAULT_GREETING = (
     "Please leave a message after the tone."
 )
 DEFAULT_BEEP_HZ = 1000.0
+
+AnswerKind = Literal["answered", "busy", "no-answer", "failed"]
 
 
 class CallerTurn(BaseModel):
@@ -110,6 +118,7 @@ class Scenario(BaseModel):
     beep_hz: float | None = Field(default=None, ge=300, le=3400)
     line: LineSpec = Field(default_factory=LineSpec)
     caller: list[CallerTurn] = Field(default_factory=list)
+    answer: list[AnswerKind] = Field(default_factory=list)
     expect: Expect
     source: Path | None = Field(default=None, exclude=True)
 
@@ -142,6 +151,12 @@ class Scenario(BaseModel):
         """The machine's greeting, with the customer's first name filled in."""
         text = self.greeting if self.greeting is not None else DEFAULT_GREETING
         return text.replace("{first_name}", self.customer.first_name)
+
+    def answer_for(self, attempt: int) -> AnswerKind:
+        """How the person takes the ``attempt``-th call (from 0) to their number."""
+        if not self.answer:
+            return "answered"
+        return self.answer[min(attempt, len(self.answer) - 1)]
 
     def call_context(self) -> CallContext:
         return CallContext(

@@ -58,6 +58,7 @@ async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("
     rank = STATUS_RANK.get(call_status)
     if rank is not None:
         await asyncio.to_thread(call_records.apply_status, services.db, call_id, call_status, rank)
+    await services.dial_queue.call_status(services.store, call_id, call_status)
     logger.debug(f"{call_id}: status {call_status} #{sequence} {'applied' if applied else 'stale'}")
     return Response(status_code=204)
 
