@@ -172,7 +172,9 @@ _NUMBERS = {
 }
 # Words Whisper writes for a short number, trusted only where a rating stands.
 # "one" is here too: it is a pronoun far more often than a rating.
-_SOUND_ALIKE = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "one": 1}
+# Only where a rating is expected ("give it a ..."): "four" comes back as "for", "fore",
+# or, with its end clipped on a phone line, "form" ("I give it a form", seen twice).
+_SOUND_ALIKE = {"for": 4, "fore": 4, "form": 4, "to": 2, "too": 2, "won": 1, "one": 1}
 # Where a rating stands: "give it a _", "a solid _", "I'd say a _".
 _RATING_BEFORE = re.compile(
     r"\b((give|gave|giving|rate|rated|rating|score) (it|you|them|this|that|us|you guys|the app|"
