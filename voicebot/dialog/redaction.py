@@ -21,6 +21,8 @@ from functools import cache
 
 from mnemonic import Mnemonic
 
+from voicebot.dialog.numbers import TENS
+
 CARD_NUMBER = "card_number"
 PIN = "pin"
 PASSWORD = "password"
@@ -126,7 +128,7 @@ _DIGIT_WORDS = {
     "eighteen": 2,
     "nineteen": 2,
 }
-_TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_TENS_WORDS = tuple(TENS)
 # Count only between two digits: "oh" is also a sigh, "for" and "to" are mostly words,
 # but "four one for one" is how Whisper writes a dictated card number.
 _WEAK_WORDS = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
+from voicebot.dialog.numbers import TEENS, TENS, UNITS
+
 CALLING_HOURS = (8, 21)  # local hours in which a bare hour is read
 DAY_ONLY_HOUR = 10  # "tomorrow", "Monday": a day with no time of day
 LATER_TODAY = timedelta(hours=2)  # "later today": soon, but not at once
@@ -24,31 +26,6 @@ _PERIODS: dict[str, tuple[int, int]] = {
 }
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-_UNITS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-}
-_TEENS = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
 
 _RELATIVE = re.compile(
     r"(?P<in>\bin (?:about |around |like |maybe |just )?)?"
@@ -102,16 +79,16 @@ def _words(text: str) -> str:
     while i < len(tokens):
         word = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if word in _TENS:
-            value = _TENS[word] + _UNITS.get(nxt, 0)
+        if word in TENS:
+            value = TENS[word] + UNITS.get(nxt, 0)
             out.append(str(value))
-            i += 2 if value != _TENS[word] else 1
+            i += 2 if value != TENS[word] else 1
             continue
-        if word in ("oh", "o") and out and out[-1].isdigit() and nxt in _UNITS:
-            out.append(f"0{_UNITS[nxt]}")  # "five oh five" -> 5 05
+        if word in ("oh", "o") and out and out[-1].isdigit() and nxt in UNITS:
+            out.append(f"0{UNITS[nxt]}")  # "five oh five" -> 5 05
             i += 2
             continue
-        out.append(str(_UNITS.get(word, _TEENS.get(word, word))))
+        out.append(str(UNITS.get(word, TEENS.get(word, word))))
         i += 1
     return re.sub(r"\bhalf (\d{1,2})\b", r"half past \1", " ".join(out))  # British "half five"
 

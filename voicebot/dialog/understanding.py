@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from voicebot.dialog.numbers import UNITS
 from voicebot.dialog.times import parse_time
 
 
@@ -152,18 +153,10 @@ def classify_keypad(digits: str, mapping: dict[str, Intent]) -> Interpretation:
 
 RATING_HOTWORDS = "one two three four five out of five stars"
 
+# Only the numbers someone might say for a rating; others fall through as words.
 _NUMBERS = {
-    "zero": 0,
     "nought": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
+    **UNITS,
     "ten": 10,
     "eleven": 11,
     "twelve": 12,
