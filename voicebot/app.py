@@ -1,15 +1,20 @@
-"""The FastAPI application: telephony webhooks, media streams, the callbacks API, health."""
+"""The FastAPI application: telephony webhooks, media streams, the callbacks and consent APIs."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 
+from voicebot import metrics
 from voicebot.api.callbacks import router as callbacks_router
+from voicebot.api.consent import router as consent_router
 from voicebot.config import Settings, get_settings
 from voicebot.deps import ServicesDep
 from voicebot.services import Services
@@ -39,7 +44,21 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.state.services = services
     app.include_router(twilio_router)
     app.include_router(callbacks_router)
+    app.include_router(consent_router)
     app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus(services: ServicesDep, request: Request) -> Response:
+        """Prometheus text format; the queue depth is read from Redis now."""
+        token = services.settings.metrics_token
+        given = request.headers.get("authorization", "")
+        if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return Response("metrics need 'Authorization: Bearer <token>'", status_code=401)
+        with contextlib.suppress(RedisError):
+            depth = await services.dial_queue.redis.zcard(services.dial_queue.name)
+            metrics.DIAL_QUEUE_DEPTH.set(depth)
+        body, content_type = metrics.generate()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(services: ServicesDep) -> JSONResponse:

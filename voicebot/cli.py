@@ -1,4 +1,4 @@
-"""The ``voicebot`` command: serve, worker, simulate, demo, api-key."""
+"""The ``voicebot`` command: serve, worker, simulate, demo, bench, dnc-import, api-key."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from loguru import logger
 
+from voicebot.bench.stats import percentile
 from voicebot.config import get_settings
 from voicebot.errors import VoicebotError
 
@@ -22,19 +23,12 @@ def _quiet_logs(level: str) -> None:
     logger.add(sys.stderr, level=level)
 
 
-def percentile(values: list[int], p: float) -> int:
-    """Nearest-rank percentile (no interpolation: every figure is a measured one)."""
-    ordered = sorted(values)
-    rank = max(1, round(p / 100 * len(ordered) + 0.5))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def latency_summary(latencies: list[int]) -> str:
     if not latencies:
         return "no answered turns"
     return (
         f"{len(latencies)} turns, median {int(statistics.median(latencies))} ms, "
-        f"p95 {percentile(latencies, 95)} ms, max {max(latencies)} ms"
+        f"p95 {percentile([float(v) for v in latencies], 95):.0f} ms, max {max(latencies)} ms"
     )
 
 
@@ -140,6 +134,84 @@ async def _demo() -> int:
     return 0 if result.passed else 1
 
 
+async def _campaign(path: Path | None) -> int:
+    """A mixed campaign through the callbacks API, the gate, workers and Twilio's REST side."""
+    from voicebot.simulator.campaign import CampaignRun, default_campaign_path, load_campaign
+
+    settings = get_settings()
+    campaign = load_campaign(path or default_campaign_path())
+    # Its own fresh database: the frequency caps must not see an earlier run's calls.
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    db_file = settings.output_dir / "campaign.db"
+    db_file.unlink(missing_ok=True)
+    settings = settings.model_copy(update={"database_url": f"sqlite:///{db_file}"})
+    print(f"voicebot demo --campaign: {len(campaign.callbacks)} callback requests, offline.")
+    print(f"  records: {db_file}; loading models and starting the server...\n", flush=True)
+    run = CampaignRun(settings, campaign, on_progress=lambda line: print(line, flush=True))
+    report = await run.run()
+    print()
+    print(report.table())
+    print("\nCampaign passed." if report.passed else "\nCampaign FAILED.")
+    return 0 if report.passed else 1
+
+
+async def _bench(
+    paths: list[Path],
+    calls: list[int],
+    baseline_calls: list[int],
+    sample: int,
+    stagger_s: float,
+    out: Path,
+) -> int:
+    """Latency and capacity: our pipeline at each concurrency, then pipecat's stock one."""
+    from voicebot.bench import report
+    from voicebot.bench.run import machine, run_config, write_json
+    from voicebot.config import REPO_ROOT
+    from voicebot.simulator.scenario import load_scenarios
+
+    settings = get_settings()
+    found = load_scenarios(paths or [REPO_ROOT / "tests" / "scenarios"])
+    # People only (a machine does not wait for answers), spread over the suite.
+    people = [s for s in found if s.answered_by == "human"]
+    step = max(1, len(people) // sample) if sample else 1
+    scenarios = people[::step][:sample] if sample else people
+    print(f"voicebot bench: {len(scenarios)} scenarios: {', '.join(s.name for s in scenarios)}")
+    configs = [("voicebot", n) for n in calls] + [("stock", n) for n in baseline_calls]
+    results = []
+    for pipeline, n in configs:
+        print(f"running {pipeline} with {n} call(s) at a time...", flush=True)
+        result = await run_config(
+            settings, scenarios, pipeline=pipeline, concurrency=n, stagger_s=stagger_s
+        )
+        results.append(result.summary())
+        print(report.table(results[-1:]).splitlines()[2], flush=True)
+    print()
+    print(report.table(results))
+    ours = next((r for r in results if r["pipeline"] == "voicebot" and r["concurrency"] == 1), None)
+    stock = next((r for r in results if r["pipeline"] == "stock" and r["concurrency"] == 1), None)
+    ratio = None
+    if ours and stock and ours["p50_ms"] > 0:
+        ratio = stock["p50_ms"] / ours["p50_ms"]
+        print(
+            f"\none call, p50: stock {stock['p50_ms']:.0f} ms / ours {ours['p50_ms']:.0f} ms "
+            f"= {ratio:.2f}x faster"
+        )
+    data = {
+        "machine": machine(),
+        "scenarios": [s.name for s in scenarios],
+        "stagger_s": stagger_s,
+        "configs": results,
+        "speedup_p50_one_call": ratio,
+    }
+    write_json(out / "bench.json", data)
+    print(f"\nJSON: {out / 'bench.json'}")
+    if report.plot(results, out / "bench.png"):
+        print(f"plot: {out / 'bench.png'}")
+    else:
+        print("plot: skipped (matplotlib is not installed: pip install -e '.[dev]')")
+    return 0
+
+
 def _serve(host: str, port: int) -> int:
     import uvicorn
 
@@ -175,6 +247,47 @@ def _api_key(name: str) -> int:
     return 0
 
 
+def _dnc_import(name: str, path: Path, region: str | None, source: str | None) -> int:
+    """Store a new version of a do-not-call list from a CSV file (first column: the number)."""
+    from datetime import UTC, datetime
+
+    from voicebot.consent.registry import import_dnc_csv
+    from voicebot.records.db import Database
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        db.create_tables()
+        imported = import_dnc_csv(
+            db,
+            name,
+            path.read_text(encoding="utf-8-sig"),
+            source or path.name,
+            datetime.now(UTC),
+            region=region,
+        )
+    finally:
+        db.engine.dispose()
+    print(
+        f"do-not-call list {imported.name!r}: {imported.entries} numbers imported "
+        f"{imported.imported_at:%Y-%m-%d %H:%M} UTC (the gate refuses to rely on it after "
+        f"{settings.dnc_max_age_days:g} days)"
+    )
+    for row in imported.invalid:
+        print(f"  skipped line {row.line}: {row.value!r} is not a phone number")
+    return 0
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"voicebot: expected numbers separated by commas, got {text!r}") from None
+    if any(n < 1 for n in counts):
+        raise SystemExit("voicebot: call counts must be at least 1")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument("--log-level", default="WARNING", help="log level (default WARNING)")
@@ -194,7 +307,35 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--url", default=None, help="target a running server instead of starting one")
     sim.add_argument("--live", action="store_true", help="print each call as it happens")
 
-    sub.add_parser("demo", help="run one whole simulated confirmation call and print it")
+    demo = sub.add_parser("demo", help="run one whole simulated confirmation call and print it")
+    demo.add_argument(
+        "--campaign",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="FILE",
+        help="run a campaign of mixed callbacks instead (default: the built-in one)",
+    )
+
+    dnc = sub.add_parser("dnc-import", help="import a do-not-call list from a CSV file")
+    dnc.add_argument("name", help="the list's name; a new import replaces that list's numbers")
+    dnc.add_argument("csv", type=Path, help="CSV file, the phone number in the first column")
+    dnc.add_argument("--region", default=None, help="country for numbers without +, e.g. US")
+    dnc.add_argument("--source", default=None, help="where the list came from (default: file name)")
+
+    bench = sub.add_parser("bench", help="response latency and capacity, against stock pipecat")
+    bench.add_argument(
+        "paths", nargs="*", type=Path, help="scenario files or folders (default tests/scenarios)"
+    )
+    bench.add_argument(
+        "--calls", default="1,4,8", help="concurrent calls per configuration (default 1,4,8)"
+    )
+    bench.add_argument(
+        "--baseline-calls", default="1", help="the same for the stock pipeline ('' for none)"
+    )
+    bench.add_argument("--sample", type=int, default=8, help="scenarios used (0: all)")
+    bench.add_argument("--stagger", type=float, default=2.0, help="spread of first call starts (s)")
+    bench.add_argument("--out", type=Path, default=Path("out/bench"), help="JSON and PNG go here")
 
     key = sub.add_parser("api-key", help="make a callbacks-API key for a client")
     key.add_argument("name", help="the client's name, as it will appear in VOICEBOT_API_KEYS")
@@ -208,6 +349,19 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args.host, args.port)
         if args.command == "worker":
             return _worker()
+        if args.command == "bench":
+            return asyncio.run(
+                _bench(
+                    args.paths,
+                    _counts(args.calls),
+                    _counts(args.baseline_calls),
+                    args.sample,
+                    args.stagger,
+                    args.out,
+                )
+            )
+        if args.command == "dnc-import":
+            return _dnc_import(args.name, args.csv, args.region, args.source)
         if args.command == "simulate":
             return asyncio.run(
                 _simulate(
@@ -219,8 +373,11 @@ def main(argv: list[str] | None = None) -> int:
                     live=args.live,
                 )
             )
+        if args.campaign is not None:
+            path = None if args.campaign == "default" else Path(args.campaign)
+            return asyncio.run(_campaign(path))
         return asyncio.run(_demo())
-    except VoicebotError as e:
+    except (VoicebotError, OSError) as e:
         print(f"voicebot: {e}", file=sys.stderr)
         return 2
 

@@ -74,7 +74,15 @@ class Settings(BaseSettings):
     piper_voice_path: str = ""
 
     # Turn-taking.
+    # "stock": pipecat's own VAD/Whisper/Piper services, the benchmark's baseline.
+    pipeline: Literal["voicebot", "stock"] = "voicebot"
     vad_stop_secs: float = 0.5
+    # Recognition starts after this much quiet, before the VAD is sure (0: off).
+    speculate_after_s: float = Field(default=0.15, ge=0)
+    # A short clear yes/no or rating heard in that pause ends the turn at once.
+    # Off: with Whisper's 30 s window the words come barely before the VAD is
+    # sure, and a fragment misheard on a noisy line ("yes," as "no") was acted on.
+    early_turns: bool = False
     vad_start_secs: float = 0.2
     # pipecat's default 0.6 misses a short "Yes." on telephone audio; 0.3 does not.
     vad_min_volume: float = 0.3
@@ -134,6 +142,9 @@ class Settings(BaseSettings):
     # Callbacks API (/v1): client name -> SHA-256 hex of its API key (VOICEBOT_API_KEYS,
     # JSON). Only hashes are configured; none at all means every /v1 request is 401.
     api_keys: dict[str, str] = Field(default_factory=dict)
+    # GET /metrics asks for "Authorization: Bearer <this>" when set (Prometheus'
+    # bearer_token); empty: open, for a monitoring network of its own.
+    metrics_token: str = ""
 
     @field_validator("api_keys")
     @classmethod
@@ -173,6 +184,8 @@ class Settings(BaseSettings):
     dial_sweep_every_s: int = 30
     dial_sweep_grace_s: float = Field(default=30.0, ge=0)
     dial_limit_defer_s: float = Field(default=1.0, gt=0)  # wait when a limit is reached
+    # A customer who says "call me back" without a time is called this much later.
+    callback_default_delay_s: float = Field(default=3 * 3600.0, gt=0)
     dial_queue_name: str = ""  # empty: "<redis_prefix>:dialer"
 
     @field_validator("dial_retry_backoff_s")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from voicebot import redis_client
 from voicebot.calls.state import CallStore
 from voicebot.config import Settings
 from voicebot.dialer.queue import DialQueue
@@ -36,7 +37,7 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = redis_client.connect(settings.redis_url)
         services = cls(
             settings=settings,
             redis=redis,

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
-from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
 from voicebot.config import Settings
 from voicebot.records.callbacks import Callback, create_callback
 from voicebot.records.db import Database
+from voicebot.simulator.campaign import DAYTIME, zone_at_local_hour
 
 
 @dataclass(frozen=True)
@@ -53,20 +53,6 @@ class FakeDialer:
 def new_phone() -> str:
     """A US number (area code 415), unique enough that tests never share one."""
     return f"+1415{secrets.randbelow(10**7):07d}"
-
-
-def zone_at_local_hour(hours: range, now: datetime | None = None) -> str:
-    """A fixed-offset zone where it is now one of ``hours`` (local), with room to spare."""
-    now = now or datetime.now(UTC)
-    for offset in range(-12, 15):
-        name = f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}" if offset else "Etc/UTC"
-        if now.astimezone(ZoneInfo(name)).hour in hours:
-            return name
-    raise AssertionError(f"no zone at hours {hours}")
-
-
-DAYTIME = range(10, 18)  # calls allowed (8-21), even an hour of backoff later
-NIGHT = range(0, 5)
 
 
 def new_callback(

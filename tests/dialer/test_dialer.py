@@ -17,22 +17,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis.asyncio import Redis
+from sqlalchemy import select
 
-from tests.dialer.helpers import (
-    NIGHT,
-    FakeDialer,
-    flush_own_keys,
-    new_callback,
-    new_phone,
-    zone_at_local_hour,
-)
+from tests.dialer.helpers import FakeDialer, flush_own_keys, new_callback, new_phone
 from voicebot.config import REPO_ROOT, Settings
 from voicebot.dialer import jobs, ledger
 from voicebot.dialer.worker import build_worker
 from voicebot.records import calls as call_records
-from voicebot.records.callbacks import get_callback
+from voicebot.records.callbacks import Callback, get_callback
 from voicebot.records.db import Database
+from voicebot.records.models import CallbackRecord
 from voicebot.records.opt_outs import record_opt_out
+from voicebot.simulator.campaign import NIGHT, zone_at_local_hour
 
 
 def state(db: Database, callback_id: str) -> str:
@@ -253,6 +249,63 @@ async def test_a_recorded_outcome_completes_the_callback(
     assert state(db, callback.id) == "completed"
     assert attempts(db, callback.id) == ["completed"]
     assert await jobs.dial(runtime, callback.id) == "skipped"
+
+
+def _follow_ups(db: Database, event_id: str) -> list[Callback]:
+    with db.session() as s:
+        ids = s.scalars(
+            select(CallbackRecord.id).where(CallbackRecord.event_id.startswith(event_id + "+"))
+        ).all()
+    return [get_callback(db, client="wallet", callback_id=i) for i in ids]
+
+
+async def _asked_to_call_back(
+    runtime: jobs.Runtime, db: Database, dialer: FakeDialer, fields: dict[str, str]
+) -> tuple[Callback, str]:
+    """A callback dialed, whose call ended with "call me back" (and these fields)."""
+    callback = new_callback(db)
+    assert await jobs.dial(runtime, callback.id) == "dialed"
+    call_id = dialer.calls[0].call_id
+    call_records.finish_call(
+        db,
+        call_id,
+        outcome="callback_requested",
+        escalated=False,
+        fields=fields,
+        evidence=None,
+        turns=[],
+    )
+    return callback, call_id
+
+
+async def test_call_me_back_at_a_time_queues_one_follow_up_then(
+    runtime: jobs.Runtime, db: Database, dialer: FakeDialer
+) -> None:
+    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    callback, call_id = await _asked_to_call_back(
+        runtime, db, dialer, {"callback_at": when.isoformat()}
+    )
+    assert await jobs.call_ended(runtime, call_id, "completed") == "completed"
+    assert await jobs.call_ended(runtime, call_id, "completed") == "settled"  # a repeat
+    [follow_up] = _follow_ups(db, callback.event_id)
+    assert follow_up.event_id == callback.event_id + jobs.FOLLOW_UP
+    assert follow_up.state == "queued"
+    assert follow_up.earliest_at == when
+    assert follow_up.request["transaction"] == callback.request["transaction"]
+    assert await due_at(runtime, follow_up.id) == [when]
+    assert state(db, callback.id) == "completed"
+
+
+async def test_call_me_back_later_without_a_time_waits_the_default_delay(
+    runtime: jobs.Runtime, db: Database, dialer: FakeDialer
+) -> None:
+    callback, call_id = await _asked_to_call_back(runtime, db, dialer, {})
+    before = datetime.now(UTC)
+    assert await jobs.call_ended(runtime, call_id, "completed") == "completed"
+    [follow_up] = _follow_ups(db, callback.event_id)
+    delay = timedelta(seconds=runtime.settings.callback_default_delay_s)
+    assert follow_up.earliest_at is not None
+    assert before + delay <= follow_up.earliest_at <= datetime.now(UTC) + delay
 
 
 async def test_after_a_redis_flush_the_sweep_enqueues_again_and_nothing_is_lost(

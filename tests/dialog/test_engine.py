@@ -275,3 +275,25 @@ def test_noise_turned_into_words_answers_nothing(engine: DialogEngine) -> None:
 def test_every_question_biases_recognition_toward_an_opt_out(engine: DialogEngine) -> None:
     # Whisper heard "Please stop calling me" as "please start calling me" without it.
     assert engine.start().hotwords.endswith("stop calling")
+
+
+def test_only_a_short_clear_answer_may_end_a_turn_early(engine: DialogEngine) -> None:
+    engine.start()
+    clear = engine.understand("Yes, this is Alice.", 0.9)
+    assert engine.complete_answer(clear)
+    rambling = "yes this is Alice but I wanted to ask you something"
+    assert not engine.complete_answer(engine.understand(rambling, 0.9))
+    assert not engine.complete_answer(engine.understand("Stop calling me.", 0.9))  # a request
+    assert not engine.complete_answer(engine.understand("banana pancakes", 0.9))
+    engine.hear("Yes, this is Alice.", 0.9)
+    assert engine.state.name == "read_payment"
+    assert engine.complete_answer(engine.understand("No, that wasn't me.", 0.9))
+    assert not engine.complete_answer(engine.understand("Yes.", 0.5))  # it would be read back
+
+
+def test_open_questions_never_end_a_turn_early(feedback: DialogEngine) -> None:
+    assert feedback.complete_answer(feedback.understand("Five.", 0.9))  # the rating
+    feedback.hear("Five.", 0.9)
+    assert feedback.state.name == "ask_comment"
+    assert not feedback.complete_answer(feedback.understand("No.", 0.9))
+    assert not feedback.complete_answer(feedback.understand("It was fine.", 0.9))

@@ -26,6 +26,7 @@ from voicebot.simulator.scenario import load_scenarios
 
 pytestmark = pytest.mark.e2e
 CONCURRENCY = 4
+STAGGER_S = 2.0  # the first calls start spread out, as real calls arrive
 LATENCIES: list[int] = []  # read by conftest's terminal summary
 FLAKY: dict[str, list[str]] = {}  # passed on the second call: name -> first failures
 
@@ -33,7 +34,10 @@ FLAKY: dict[str, list[str]] = {}  # passed on the second call: name -> first fai
 @pytest.fixture(scope="module")
 async def results(simulator: Simulator) -> dict[str, ScenarioResult]:
     scenarios = load_scenarios([SCENARIOS])
-    done = {r.name: r for r in await simulator.run(scenarios, concurrency=CONCURRENCY)}
+    done = {
+        r.name: r
+        for r in await simulator.run(scenarios, concurrency=CONCURRENCY, stagger_s=STAGGER_S)
+    }
     for r in done.values():
         LATENCIES.extend(r.latency_ms)
     again = [s for s in scenarios if not done[s.name].passed]

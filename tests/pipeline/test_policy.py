@@ -148,11 +148,51 @@ async def test_a_secret_mid_turn_cuts_in_with_the_warning() -> None:
 
 
 async def test_an_error_becomes_an_apology_and_an_escalation() -> None:
-    h = Harness(fail_events=True)
+    h = Harness()
+
+    def broken(_heard: object) -> None:
+        raise RuntimeError("dialog bug")
+
+    h.engine.act = broken  # type: ignore[method-assign,assignment]
     frames = await h.run(*heard("Yes, this is Alice."))
     assert spoken_keys(frames)[-1] == "technical_apology"
     assert (h.session.outcome, h.session.escalated) == ("escalated", True)
-    assert h.session.failure is not None and "event bus down" in h.session.failure
+    assert h.session.failure is not None and "dialog bug" in h.session.failure
+
+
+async def test_live_events_failing_never_hold_up_or_break_the_call() -> None:
+    h = Harness(fail_events=True)
+    frames = await h.run(*heard("Yes, this is Alice."))
+    keys = spoken_keys(frames)
+    assert "payment_question" in keys and "technical_apology" not in keys
+    assert h.session.outcome is None  # the call goes on
+
+
+async def test_a_clear_answer_heard_in_a_pause_is_answered_once() -> None:
+    h = Harness()
+    early = HeardFrame(text="yes this is Alice", confidence=0.9, speculative=True, turn=1)
+    final = HeardFrame(text="yes this is Alice", confidence=0.9, turn=1, same_as_speculative=True)
+    frames = await h.run(early, SleepFrame(0.05), final, SleepFrame(0.05))
+    keys = spoken_keys(frames)
+    assert keys.count("payment_question") == 1
+    assert [t.text for t in h.session.turns if t.speaker == "caller"] == ["yes this is Alice"]
+
+
+async def test_words_said_after_an_early_answer_still_count() -> None:
+    h = Harness()
+    early = HeardFrame(text="yes this is Alice", confidence=0.9, speculative=True, turn=1)
+    final = HeardFrame(text="yes this is Alice, can I talk to a person?", confidence=0.9, turn=1)
+    frames = await h.run(early, SleepFrame(0.05), final, SleepFrame(0.05))
+    assert h.session.escalated  # the request for a person, said after the pause
+    assert "payment_question" in spoken_keys(frames)
+
+
+async def test_an_unfinished_answer_in_a_pause_waits_for_the_turn_to_end() -> None:
+    h = Harness()
+    early = HeardFrame(text="well I", confidence=0.9, speculative=True, turn=1)
+    frames = await h.run(early, SleepFrame(0.05))
+    assert "payment_question" not in spoken_keys(frames)
+    assert h.engine.state.name == "identify"
 
 
 async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:

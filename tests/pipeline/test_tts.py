@@ -7,6 +7,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from voicebot.dialog.engine import Line
 from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame
 from voicebot.pipeline.tts import (
+    PhraseCache,
     PiperSpeaker,
     PlaybackTimeline,
     SynthesisPace,
@@ -104,3 +105,14 @@ async def test_a_synthesis_failure_plays_the_prepared_apology_and_tells_the_poli
     played = b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame))
     assert played == apology.tobytes()
     assert [type(f) for f in up] == [SpeechFailedFrame]
+
+
+def test_the_phrase_cache_keeps_the_most_recently_used() -> None:
+    cache = PhraseCache(size=2)
+    one, two, three = (np.full(4, i, dtype=np.int16) for i in (1, 2, 3))
+    cache.put("Thank you.", one)
+    cache.put("Goodbye.", two)
+    assert cache.get("Thank you.") is one  # now the most recent
+    cache.put("Is that right?", three)
+    assert cache.get("Goodbye.") is None  # the least recently used went
+    assert cache.get("Thank you.") is one and cache.hits == 2

@@ -102,3 +102,18 @@ def test_the_beep_is_a_clean_tone_in_whole_frames() -> None:
     assert abs(np.argmax(spectrum) * TELEPHONE_RATE / len(tone) - 1000) < 3
     frames = pcm_frames(tone[:-10])
     assert all(len(f) == 160 for f in frames) and len(frames) == 25
+
+
+def test_a_bot_utterance_starting_inside_a_caller_turn_is_a_cut_off() -> None:
+    from types import SimpleNamespace
+
+    from voicebot.simulator.carrier import MediaStream
+
+    def cut(arrivals: list[float], start: float, end: float) -> bool:
+        stream = SimpleNamespace(_arrivals=arrivals)
+        return MediaStream._bot_started_during(stream, start, end)  # type: ignore[arg-type]
+
+    frames = [10.0 + i * 0.02 for i in range(50)]  # the bot talks from 10.0 s to 11.0 s
+    assert cut(frames, 9.0, 10.5)  # it began while the caller was still talking
+    assert not cut(frames, 11.5, 12.0)  # it answered after the caller finished
+    assert not cut(frames, 10.3, 10.8)  # the caller talked over the bot: not a cut-off

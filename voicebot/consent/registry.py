@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from voicebot.consent.gate import ConsentFacts
 from voicebot.errors import ConsentError, PhoneNumberError
 from voicebot.records.db import Database
-from voicebot.records.models import ConsentRecord, DncEntryRecord, DncListRecord
+from voicebot.records.models import ConsentRecord, DncEntryRecord, DncListRecord, OptOut
 from voicebot.records.opt_outs import E164, is_opted_out
 
 _INSERT_BATCH = 5000
@@ -227,4 +227,62 @@ def consent_facts(db: Database, phone: str, purpose: str, now: datetime) -> Cons
     )
     return ConsentFacts(
         opted_out=opted_out, on_dnc=on_dnc, dnc_list_age_days=age_days, has_consent=has_consent
+    )
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Consent for one purpose as recorded (``revoked_at`` set: withdrawn)."""
+
+    purpose: str
+    source: str
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NumberStatus:
+    """Everything the registry holds about one number (what the API's GET answers)."""
+
+    phone: str
+    opted_out: bool
+    opted_out_at: datetime | None
+    opt_out_source: str | None
+    do_not_call_lists: tuple[str, ...]
+    consents: tuple[Consent, ...]
+
+
+def number_status(db: Database, phone: str) -> NumberStatus:
+    """The opt-out, the current DNC lists holding the number, and its consents."""
+    phone = _e164(phone)
+    with db.session() as s:
+        opt_out = s.get(OptOut, phone)
+        current_lists = select(func.max(DncListRecord.id)).group_by(DncListRecord.name)
+        lists = s.scalars(
+            select(DncListRecord.name)
+            .join(DncEntryRecord, DncEntryRecord.list_id == DncListRecord.id)
+            .where(DncEntryRecord.phone == phone, DncListRecord.id.in_(current_lists))
+            .order_by(DncListRecord.name)
+        ).all()
+        rows = s.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.phone == phone)
+            .order_by(ConsentRecord.purpose)
+        ).all()
+        consents = tuple(
+            Consent(
+                purpose=r.purpose,
+                source=r.source,
+                granted_at=_aware(r.granted_at),
+                revoked_at=_aware(r.revoked_at) if r.revoked_at is not None else None,
+            )
+            for r in rows
+        )
+    return NumberStatus(
+        phone=phone,
+        opted_out=opt_out is not None,
+        opted_out_at=_aware(opt_out.created_at) if opt_out is not None else None,
+        opt_out_source=opt_out.source if opt_out is not None else None,
+        do_not_call_lists=tuple(lists),
+        consents=consents,
     )

@@ -3,9 +3,11 @@
 Each function reads the truth from SQL when it runs, so a job that runs late,
 twice, or after a Redis flush does the right thing: a job only says when to look.
 
-- ``dial``: the consent gate at dial time (every decision stored), the shared
-  limits, then the attempt reserved in SQL *before* the carrier is asked.
-- ``call_ended``: from the status webhook; the outcome completes the callback,
+- ``dial``: the consent gate at dial time (every refusal stored with its
+  reasons, and the "allowed" that a call follows), then the shared limits, then
+  the attempt reserved in SQL *before* the carrier is asked.
+- ``call_ended``: from the status webhook; the outcome completes the callback
+  (a "call me back" also queues a follow-up callback at the time said),
   busy / no-answer / failed retries after a backoff, the last failure sends the
   fallback (a webhook or an SMS) and fails it.
 - ``sweep`` (periodic): gives up reservations of dead workers, settles calls
@@ -23,23 +25,29 @@ from typing import Any
 
 import httpx
 from loguru import logger
-from redis.asyncio import Redis
 
+from voicebot import redis_client
 from voicebot.calls.context import CallContext, Customer, Transaction
 from voicebot.calls.outbound import prepare_call
 from voicebot.calls.state import CallStore
 from voicebot.config import Settings
-from voicebot.consent.gate import DialRequest, GatePolicy, evaluate
+from voicebot.consent.gate import DialRequest, GateDecision, GatePolicy, evaluate
 from voicebot.consent.registry import consent_facts
 from voicebot.dialer import ledger
 from voicebot.dialer.carrier import Dialer, TwilioDialer
 from voicebot.dialer.limits import ACTIVE_MAX_S, DialLimits
 from voicebot.dialer.queue import DialQueue
-from voicebot.errors import CallNotFoundError, DialRefusedError
+from voicebot.errors import CallbackConflictError, CallNotFoundError, DialRefusedError
 from voicebot.outcomes.signing import sign
+from voicebot.records.callbacks import create_callback
+from voicebot.records.calls import get_call
 from voicebot.records.db import Database
 from voicebot.records.opt_outs import is_opted_out
 
+CALLBACK_REQUESTED = "callback_requested"
+FOLLOW_UP = "+callback"  # appended to the event id of a callback the customer asked for
+MAX_FOLLOW_UPS = 2
+FOLLOW_UP_WINDOW = timedelta(days=1)  # the follow-up's deadline, after the time said
 OUTCOME_CHECKS = 12  # a completed call's outcome is looked for this many times...
 OUTCOME_CHECK_S = 5.0  # ...this far apart (the record is written as the stream closes)
 
@@ -61,7 +69,7 @@ class Runtime:
     def create(
         cls, settings: Settings, *, dialer: Dialer | None = None, queue: DialQueue | None = None
     ) -> Runtime:
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        redis = redis_client.connect(settings.redis_url)
         own_queue = queue is None
         queue = queue or DialQueue.from_settings(settings)
         runtime = cls(
@@ -147,6 +155,12 @@ async def dial(rt: Runtime, callback_id: str, *, now: datetime | None = None) ->
         await rt.queue.enqueue_dial(callback_id, at=not_before)
         return "waiting"
 
+    # The gate first: a refusal never waits for a free line. Its "allowed" is
+    # stored only once the limits let the call go (else it is asked again then).
+    decision = await _ask_gate(rt, target, now)
+    if not decision.allowed:
+        await _refused(rt, target, decision, now)
+        return "refused"
     attempt = target.next_attempt
     slot = _slot(callback_id, attempt)
     if not await rt.limits.take_call_slot(slot):
@@ -157,11 +171,7 @@ async def dial(rt: Runtime, callback_id: str, *, now: datetime | None = None) ->
         await rt.limits.release_call_slot(slot)
         await _defer(rt, callback_id, wait)
         return "deferred"
-
-    allowed = await _gate(rt, target, now)
-    if not allowed:
-        await rt.limits.release_call_slot(slot)
-        return "refused"
+    await asyncio.to_thread(ledger.store_decision, rt.db, target.id, decision, now)
     if not await asyncio.to_thread(ledger.reserve, rt.db, callback_id, attempt, now):
         await rt.limits.release_call_slot(slot)
         return "lost-race"  # another worker reserved this attempt, or it was cancelled
@@ -173,8 +183,8 @@ async def _defer(rt: Runtime, callback_id: str, seconds: float) -> None:
     await rt.queue.enqueue_dial(callback_id, at=datetime.now(UTC) + timedelta(seconds=seconds))
 
 
-async def _gate(rt: Runtime, target: ledger.Target, now: datetime) -> bool:
-    """Ask the consent gate now, store its answer, and reschedule or end on a refusal."""
+async def _ask_gate(rt: Runtime, target: ledger.Target, now: datetime) -> GateDecision:
+    """The consent gate's answer for this callback now, from SQL."""
     facts = await asyncio.to_thread(consent_facts, rt.db, target.phone, target.purpose, now)
     history = await asyncio.to_thread(ledger.history, rt.db, target)
     request = DialRequest(
@@ -184,10 +194,14 @@ async def _gate(rt: Runtime, target: ledger.Target, now: datetime) -> bool:
         event_id=target.event_id,
         caller_id=rt.caller_id,
     )
-    decision = evaluate(request, facts, history, rt.policy, now)
+    return evaluate(request, facts, history, rt.policy, now)
+
+
+async def _refused(
+    rt: Runtime, target: ledger.Target, decision: GateDecision, now: datetime
+) -> None:
+    """Store the refusal with its reasons; reschedule it if time may lift it, else end it."""
     await asyncio.to_thread(ledger.store_decision, rt.db, target.id, decision, now)
-    if decision.allowed:
-        return True
     retry_at = decision.retry_at
     if retry_at is not None and (target.deadline is None or retry_at < target.deadline):
         await rt.queue.enqueue_dial(target.id, at=retry_at)
@@ -195,7 +209,6 @@ async def _gate(rt: Runtime, target: ledger.Target, now: datetime) -> bool:
     else:
         await asyncio.to_thread(ledger.set_state, rt.db, target.id, "refused", now, from_="queued")
         logger.info(f"{target.id}: gate refused for good ({decision.reasons})")
-    return False
 
 
 async def _place(rt: Runtime, target: ledger.Target, attempt: int, now: datetime) -> str:
@@ -254,6 +267,9 @@ async def call_ended(
         outcome = trace.outcome if trace is not None else None
         if outcome is None:
             outcome = await _live_outcome(rt, call_id)
+        if outcome == CALLBACK_REQUESTED:
+            # Before the attempt is settled: a crash in between repeats this, not loses it.
+            await _follow_up(rt, link.callback_id, call_id, _now(now))
         if outcome is not None:
             result = ledger.COMPLETED
         elif check < OUTCOME_CHECKS:
@@ -266,6 +282,57 @@ async def call_ended(
     else:
         result = status if status in ledger.RETRYABLE else "failed"
     return await settle(rt, link.callback_id, link.attempt, result, _now(now))
+
+
+async def _follow_up(rt: Runtime, callback_id: str, call_id: str, now: datetime) -> None:
+    """The customer asked to be called back: a new callback, at the time they said.
+
+    Idempotent: its event id derives from the parent's, so settling the call twice
+    queues one follow-up. Without a time (or one already past), it waits
+    ``callback_default_delay_s``. A chain stops after ``MAX_FOLLOW_UPS``: someone
+    who keeps saying "later" is not called forever (the outcome still tells the
+    wallet backend).
+    """
+    target = await asyncio.to_thread(ledger.load, rt.db, callback_id)
+    if target is None or target.event_id.count(FOLLOW_UP) >= MAX_FOLLOW_UPS:
+        return
+    record = await asyncio.to_thread(get_call, rt.db, call_id)
+    said = (record or {}).get("fields", {}).get("callback_at")
+    at = _parse_time(said) if isinstance(said, str) else None
+    if at is None or at <= now:
+        at = now + timedelta(seconds=rt.settings.callback_default_delay_s)
+    event_id = f"{target.event_id}{FOLLOW_UP}"
+    request = target.request | {
+        "event_id": event_id,
+        "earliest_at": at.isoformat(),
+        "deadline": (at + FOLLOW_UP_WINDOW).isoformat(),
+    }
+    try:
+        child, created = await asyncio.to_thread(
+            create_callback,
+            rt.db,
+            client=target.client,
+            event_id=event_id,
+            purpose=target.purpose,
+            urgency=target.request.get("urgency", "normal"),
+            earliest_at=at,
+            deadline=at + FOLLOW_UP_WINDOW,
+            request=request,
+            now=now,
+        )
+    except CallbackConflictError:
+        return  # queued by an earlier run of this job (its default time was another "now")
+    if created:
+        await rt.queue.new_callback(child.id, at)
+        logger.info(f"{callback_id}: the customer asked for a callback: {child.id} at {at}")
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def _live_outcome(rt: Runtime, call_id: str) -> str | None:

@@ -62,6 +62,7 @@ class Target:
     """A callback as the dialer sees it."""
 
     id: str
+    client: str
     state: str
     purpose: str
     event_id: str
@@ -96,6 +97,7 @@ def load(db: Database, callback_id: str) -> Target | None:
         ).all()
         return Target(
             id=record.id,
+            client=record.client,
             state=record.state,
             purpose=record.purpose,
             event_id=record.event_id,

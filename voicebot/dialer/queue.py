@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
 from loguru import logger
-from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 
+from voicebot import redis_client
 from voicebot.calls.state import STATUS_RANK, CallStore
 from voicebot.config import Settings
 from voicebot.errors import CallNotFoundError
@@ -46,7 +46,7 @@ class DialQueue:
     @classmethod
     def from_settings(cls, settings: Settings) -> DialQueue:
         """Connects lazily, so building it never fails and never waits."""
-        pool = ConnectionPool.from_url(settings.redis_url)
+        pool = redis_client.pool(settings.redis_url)
         return cls(ArqRedis(pool), settings.redis_prefix, queue_name(settings))
 
     async def close(self) -> None:

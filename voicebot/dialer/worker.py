@@ -15,6 +15,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from voicebot import redis_client
 from voicebot.config import Settings
 from voicebot.dialer import jobs
 from voicebot.dialer.carrier import Dialer
@@ -35,10 +36,27 @@ async def _sweep(ctx: dict[str, Any]) -> dict[str, int]:
     return await jobs.sweep(ctx["runtime"])
 
 
+def redis_settings(settings: Settings) -> RedisSettings:
+    """arq's connection, with the retries every other client has (``voicebot.redis_client``)."""
+    base = RedisSettings.from_dsn(settings.redis_url)
+    base.retry = redis_client.retry_policy()
+    base.retry_on_error = list(redis_client.RETRY_ON)
+    base.conn_retries = 30  # at start-up: wait for a Redis that is still starting
+    return base
+
+
 def build_worker(
-    settings: Settings, *, dialer: Dialer | None = None, burst: bool = False
+    settings: Settings,
+    *,
+    dialer: Dialer | None = None,
+    burst: bool = False,
+    handle_signals: bool | None = None,
 ) -> Worker:
-    """An arq worker for this deployment's queue; ``burst`` stops it once the queue is empty."""
+    """An arq worker for this deployment's queue; ``burst`` stops it once the queue is empty.
+
+    ``handle_signals`` (default: unless ``burst``) lets SIGINT/SIGTERM stop it
+    gracefully; a worker inside another program leaves the signals to it.
+    """
 
     async def startup(ctx: dict[str, Any]) -> None:
         redis: ArqRedis = ctx["redis"]
@@ -63,14 +81,14 @@ def build_worker(
                 timeout=JOB_TIMEOUT_S,
             )
         ],
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        redis_settings=redis_settings(settings),
         queue_name=queue_name(settings),
         on_startup=startup,
         on_shutdown=shutdown,
         keep_result=0,  # a finished job's id must be free for the next look at its callback
         job_timeout=JOB_TIMEOUT_S,
         burst=burst,
-        handle_signals=not burst,
+        handle_signals=not burst if handle_signals is None else handle_signals,
         poll_delay=0.2,
     )
 

@@ -43,6 +43,10 @@ from voicebot.errors import DialogError
 OPT_OUT_HOTWORDS = "stop calling"
 # Answers whose meaning is in a value an LLM label cannot carry: never asked of one.
 _VALUE_INTENTS = frozenset({"rating", "time", "comment"})
+# Answers the turn may end on before the VAD's silence is up (``complete_answer``).
+EARLY_EXPECTS = frozenset({"yes_no", "identity", "rating"})
+EARLY_INTENTS = frozenset({"affirm", "deny", "rating"})
+EARLY_MAX_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,25 @@ class DialogEngine:
         if request is not None and request.intent.value in self.flow.anywhere:
             return request
         return expectation.classify(Heard(text, confidence, self.values, self.now()))
+
+    def complete_answer(self, heard: Interpretation) -> bool:
+        """Whether ``heard`` fully answers the question, so the turn may end before the VAD is sure.
+
+        Only a short, clear yes/no (or identity) or a rating, that the current
+        state acts on without reading it back: such an answer rarely goes on.
+        Anything open-ended (a comment, a time, a request) waits for the VAD.
+        """
+        if self.finished or self.state.expect not in EARLY_EXPECTS:
+            return False
+        if heard.source != "speech" or heard.intent.value not in EARLY_INTENTS:
+            return False
+        if len(heard.text.split()) > EARLY_MAX_WORDS:
+            return False
+        if self._pending is not None:  # a read-back: "is that right?"
+            return heard.intent in (Intent.AFFIRM, Intent.DENY)
+        if heard.intent.value not in self.state.on:
+            return False
+        return not self._needs_read_back(heard)
 
     def allowed_intents(self) -> list[str]:
         """Labels an LLM may choose from here: the question's answers and ``anywhere``."""

@@ -19,6 +19,7 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
+from voicebot import metrics
 from voicebot.audio import TELEPHONE_RATE
 from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.phrasing import prompt_values
@@ -72,16 +73,15 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             ),
         ),
     )
-    vad = VADProcessor(
-        vad_analyzer=SharedSileroVADAnalyzer(
-            session=models.silero_session,
-            params=VADParams(
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
-                min_volume=settings.vad_min_volume,
-            ),
-        )
+    analyzer = SharedSileroVADAnalyzer(
+        session=models.silero_session,
+        params=VADParams(
+            start_secs=settings.vad_start_secs,
+            stop_secs=settings.vad_stop_secs,
+            min_volume=settings.vad_min_volume,
+        ),
     )
+    vad = VADProcessor(vad_analyzer=analyzer)
     fallback_text = prompts.render("technical_apology", {})
     apology = await asyncio.to_thread(models.prepared_audio, fallback_text)
     policy = DialogPolicy(
@@ -98,17 +98,21 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
     )
     # Only a machine that is still playing its greeting needs its beep found.
     beep = [BeepDetector()] if session.machine == "start" else []
-    pipeline = Pipeline(
-        [
-            transport.input(),
-            *beep,
-            vad,
-            WhisperTranscriber(models.whisper),
-            policy,
-            PiperSpeaker(models.piper, timeline, models.pace, apology=apology),
-            transport.output(),
-        ]
+    transcriber = WhisperTranscriber(
+        models.whisper,
+        pauses=analyzer if settings.speculate_after_s > 0 else None,
+        speculate_after_s=settings.speculate_after_s,
+        early_turns=settings.early_turns,
     )
+    hearing: list[Any] = [vad, transcriber]
+    speaking: list[Any] = [
+        PiperSpeaker(models.piper, timeline, models.pace, apology=apology, phrases=models.phrases)
+    ]
+    if settings.pipeline == "stock":  # the benchmark's baseline (voicebot/bench/stock.py)
+        from voicebot.bench.stock import stock_speech_stages
+
+        hearing, speaking = await asyncio.to_thread(stock_speech_stages, settings)
+    pipeline = Pipeline([transport.input(), *beep, *hearing, policy, *speaking, transport.output()])
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(
@@ -125,9 +129,11 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
+    metrics.CALLS_ACTIVE.inc()
     try:
         await runner.run()
     finally:
+        metrics.CALLS_ACTIVE.dec()
         if session.outcome is None:
             engine.end_with("hung_up", escalate=False)
             session.conclude(engine)
@@ -173,6 +179,9 @@ async def _store_record(session: CallSession, services: Services) -> None:
             failure=session.failure,
             deliver_to=services.settings.outcome_webhook_url or None,
         )
+        metrics.CALLS_ENDED.labels(
+            outcome=session.outcome or "hung_up", escalated=str(session.escalated).lower()
+        ).inc()
         if services.outcomes is not None:
             services.outcomes.nudge()
         await services.store.publish(session.call_id, {"type": "ended", **session.outcome_record()})

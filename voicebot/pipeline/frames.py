@@ -9,6 +9,21 @@ from pipecat.frames.frames import DataFrame, SystemFrame
 from voicebot.dialog.engine import Line
 
 
+@dataclass(frozen=True)
+class TurnTiming:
+    """Where the time of one answer went, in monotonic seconds (``time.monotonic``).
+
+    From the caller's last speech to the bot's first audio: end-of-turn
+    detection, recognition, policy, then synthesis (``TurnTimingFrame``).
+    """
+
+    speech_stopped_at: float  # the caller's last speech, as the VAD places it
+    turn_taken_at: float  # the VAD confirmed the end of the turn
+    stt_seconds: float
+    heard_at: float  # the policy had the words
+    replied_at: float = 0.0  # the policy handed its reply to synthesis
+
+
 @dataclass
 class SpeakFrame(DataFrame):
     """One bot turn: the lines to say, back to back, without a gap.
@@ -19,6 +34,17 @@ class SpeakFrame(DataFrame):
     """
 
     lines: tuple[Line, ...] = ()
+    answers: TurnTiming | None = None  # set when the turn answers something the caller said
+
+
+@dataclass
+class TurnTimingFrame(SystemFrame):
+    """Sent upstream by the synthesiser once a turn that answered the caller is queued."""
+
+    timing: TurnTiming | None = None
+    first_audio_at: float = 0.0
+    gaps: int = 0  # pieces that were synthesised after the previous one had finished playing
+    gap_seconds: float = 0.0
 
 
 @dataclass
@@ -34,9 +60,22 @@ class HeardFrame(SystemFrame):
     text: str = ""  # already redacted: secrets never leave the recogniser
     confidence: float = 0.0
     speech_ended_at: float = 0.0  # monotonic time the VAD confirmed the end of speech
+    speech_stopped_at: float = 0.0  # ...minus the VAD's stop_secs: when the caller went quiet
     stt_seconds: float = 0.0
     secrets: tuple[str, ...] = ()  # kinds of secret that were redacted from ``text``
     partial: bool = False  # heard while the caller is still talking (only sent for secrets)
+    # Heard in a pause before the VAD was sure the turn ended; the policy may
+    # answer it at once if it fully answers the question (``complete_answer``).
+    speculative: bool = False
+    turn: int = 0  # which caller turn (VAD segment) of the call this is
+    same_as_speculative: bool = False  # the final words are the speculative ones, unchanged
+
+
+@dataclass
+class CallerResumedFrame(SystemFrame):
+    """The caller spoke again after a pause whose words were already sent as speculative."""
+
+    turn: int = 0
 
 
 @dataclass

@@ -18,7 +18,7 @@ from loguru import logger
 
 from voicebot.config import Settings
 from voicebot.errors import ConfigError
-from voicebot.pipeline.tts import SynthesisPace, synthesize
+from voicebot.pipeline.tts import PhraseCache, SynthesisPace, synthesize
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -33,6 +33,7 @@ class SpeechModels:
     silero_session: Any  # onnxruntime.InferenceSession, shared; each call keeps its own state
     load_seconds: dict[str, float]
     pace: SynthesisPace = field(default_factory=SynthesisPace)  # Piper's speed here, learnt
+    phrases: PhraseCache = field(default_factory=PhraseCache)  # synthesised once per process
     _prepared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def prepared_audio(self, text: str) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from loguru import logger
@@ -30,14 +31,18 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voicebot import metrics
 from voicebot.dialog.engine import DialogEngine, Line, Reply
 from voicebot.dialog.understanding import Intent, Interpretation
 from voicebot.pipeline.frames import (
     BeepFrame,
+    CallerResumedFrame,
     HeardFrame,
     RecognitionHintsFrame,
     SpeakFrame,
     SpeechFailedFrame,
+    TurnTiming,
+    TurnTimingFrame,
 )
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
@@ -86,6 +91,9 @@ class DialogPolicy(FrameProcessor):
         self._silence_task: asyncio.Task[None] | None = None
         self._beep_task: asyncio.Task[None] | None = None
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
+        self._events: set[asyncio.Task[None]] = set()
+        self._early_turn = 0  # the caller turn answered on its words in a pause, if any
+        self._early_text = ""
         self._talked_over_disclosure = False
         self._cut_in_this_turn = False  # already warned about a secret in this turn
         self._warning_until = 0.0  # a warning just sent counts as playing until then
@@ -105,8 +113,15 @@ class DialogPolicy(FrameProcessor):
             if isinstance(frame, SpeechFailedFrame):
                 await self._speech_failed(frame.error)
                 return
+            if isinstance(frame, TurnTimingFrame):
+                await self._report_timing(frame)
+                return
             if isinstance(frame, HeardFrame):
                 await self._on_heard(frame)
+                return
+            if isinstance(frame, CallerResumedFrame):
+                if frame.turn == self._early_turn:
+                    await self._on_caller_started()  # they went on: stop answering over them
                 return
             if isinstance(frame, InputDTMFFrame):
                 await self._on_keypad(str(frame.button.value))
@@ -179,6 +194,23 @@ class DialogPolicy(FrameProcessor):
             self._talked_over_disclosure = True
 
     async def _on_heard(self, frame: HeardFrame) -> None:
+        heard_at = time.monotonic()
+        if frame.speculative:
+            await self._on_early_words(frame, heard_at)
+            return
+        if frame.turn and frame.turn == self._early_turn:
+            # This turn was answered on its words in the pause: only what came after counts.
+            early, self._early_turn, self._early_text = self._early_text, 0, ""
+            if frame.same_as_speculative:
+                self._caller_turn_open = False
+                return
+            rest = _after(early, frame.text)
+            if rest is None:
+                logger.debug(f"{self}: turn answered early; its final words differ, ignored")
+                self._caller_turn_open = False
+                await self._maybe_start_silence_timer()
+                return
+            frame = replace(frame, text=rest)
         if frame.partial:
             # Mid-turn, a secret is being said: cut in now, not when they finish.
             if frame.secrets and not self._cut_in_this_turn and not self._awaiting_beep:
@@ -187,7 +219,7 @@ class DialogPolicy(FrameProcessor):
         self._caller_turn_open = False
         if frame.text:
             self._session.record_caller(frame.text, "speech", frame.confidence)
-            await self._on_event(
+            self._event(
                 {"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)}
             )
         if self._awaiting_beep or self._ending:
@@ -204,9 +236,27 @@ class DialogPolicy(FrameProcessor):
         else:
             reply = await self._understand(frame)
             if reply is not None:
-                await self._say(reply)
+                await self._say(reply, answers=_timing(frame, heard_at))
                 return
         await self._maybe_start_silence_timer()
+
+    async def _on_early_words(self, frame: HeardFrame, heard_at: float) -> None:
+        """Words heard in a pause: answer now only if they fully answer the question."""
+        busy = self._awaiting_beep or self._ending or self._engine.finished
+        if busy or self._cut_in_this_turn or self._talked_over_disclosure or frame.secrets:
+            return
+        if not frame.text.strip() or self._early_turn == frame.turn:
+            return
+        heard = self._engine.understand(frame.text, frame.confidence)
+        if not self._engine.complete_answer(heard):
+            return
+        self._early_turn, self._early_text = frame.turn, frame.text
+        self._caller_turn_open = False
+        self._session.record_caller(frame.text, "speech", frame.confidence)
+        self._event({"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)})
+        reply = self._engine.act(heard)
+        if reply is not None:
+            await self._say(reply, answers=_timing(frame, heard_at))
 
     async def _understand(self, frame: HeardFrame) -> Reply | None:
         """Offline first; the optional LLM only when that understood nothing."""
@@ -256,20 +306,49 @@ class DialogPolicy(FrameProcessor):
 
     # -- bot output ----------------------------------------------------------
 
-    async def _say(self, reply: Reply) -> None:
+    async def _say(self, reply: Reply, answers: TurnTiming | None = None) -> None:
         if reply.outcome == "opted_out":
             # Stored before the goodbye is said: the caller may hang up on hearing it.
             self._session.conclude(self._engine)
             await self._on_opt_out(self._session)
-        for line in reply.lines:
+        if answers is not None:
+            answers = replace(answers, replied_at=time.monotonic())
+        await self.push_frame(SpeakFrame(lines=reply.lines, answers=answers))
+        for line in reply.lines:  # after the reply is on its way: the caller is waiting
             self._session.record_bot(line.text)
-            await self._on_event({"type": "bot", "key": line.key, "text": line.text})
-        await self.push_frame(SpeakFrame(lines=reply.lines))
+            self._event({"type": "bot", "key": line.key, "text": line.text})
         await self.push_frame(
             RecognitionHintsFrame(hotwords=reply.hotwords), FrameDirection.UPSTREAM
         )
         if reply.ends_call:
             await self._end()
+
+    def _event(self, event: dict[str, Any]) -> None:
+        """Publish a live event without holding the turn up (supervisors, the simulator)."""
+        task = self.create_task(self._publish(event), f"event-{event.get('type')}")
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
+    async def _publish(self, event: dict[str, Any]) -> None:
+        try:
+            await self._on_event(event)
+        except Exception as e:  # live events are best effort; the record is in SQL
+            logger.warning(f"{self}: live event not published: {e!r}")
+
+    async def _report_timing(self, frame: TurnTimingFrame) -> None:
+        timing = frame.timing
+        if timing is None:
+            return
+        parts = turn_parts(timing, frame.first_audio_at)
+        metrics.observe_turn(parts, frame.gaps, frame.gap_seconds)
+        self._event(
+            {
+                "type": "turn_timing",
+                **{k: round(v * 1000) for k, v in parts.items()},
+                "gaps": frame.gaps,
+                "gap_ms": round(frame.gap_seconds * 1000),
+            }
+        )
 
     async def _end(self) -> None:
         """Record the outcome now, then hang up once the last line has played."""
@@ -328,3 +407,35 @@ class DialogPolicy(FrameProcessor):
                 await self._say(reply)
         except Exception as e:
             await self._fail(e)
+
+
+def _timing(frame: HeardFrame, heard_at: float) -> TurnTiming:
+    return TurnTiming(
+        speech_stopped_at=frame.speech_stopped_at,
+        turn_taken_at=frame.speech_ended_at,
+        stt_seconds=frame.stt_seconds,
+        heard_at=heard_at,
+    )
+
+
+def turn_parts(timing: TurnTiming, first_audio_at: float) -> dict[str, float]:
+    """Seconds spent in each part of one answer, and the whole (as the server sees it)."""
+    return {
+        "end_of_turn": timing.turn_taken_at - timing.speech_stopped_at,
+        "recognition": timing.heard_at - timing.turn_taken_at,
+        "policy": timing.replied_at - timing.heard_at,
+        "synthesis": first_audio_at - timing.replied_at,
+        "response": first_audio_at - timing.speech_stopped_at,
+    }
+
+
+def _after(early: str, final: str) -> str | None:
+    """What ``final`` adds after the words already answered (``early``); None if unrelated."""
+    said, more = _words(early), _words(final)
+    if more[: len(said)] != said:
+        return None
+    return " ".join(final.split()[len(said) :]).strip()
+
+
+def _words(text: str) -> list[str]:
+    return ["".join(ch for ch in w.lower() if ch.isalnum()) for w in text.split()]

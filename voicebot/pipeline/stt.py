@@ -16,14 +16,18 @@ secret being said, so the bot can cut in before the caller finishes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 from loguru import logger
 from pipecat.frames.frames import (
     CancelFrame,
@@ -36,8 +40,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voicebot import metrics
 from voicebot.dialog.redaction import redact
-from voicebot.pipeline.frames import HeardFrame, RecognitionHintsFrame
+from voicebot.pipeline.frames import CallerResumedFrame, HeardFrame, RecognitionHintsFrame
 
 WHISPER_RATE = 16000
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
@@ -45,6 +50,16 @@ TRAILING_PAD_S = 0.2  # Whisper garbles a last word that ends abruptly
 PARTIAL_EVERY_S = 1.5  # while the caller talks, look for secrets this often
 LOOPING_COMPRESSION = 2.4  # a segment this compressible is Whisper repeating itself
 LOOPING_CONFIDENCE = 0.5  # the most a looping transcript is trusted (a "yes" is read back)
+SHORT_FORM_MAX_S = 25.0  # longer turns take faster-whisper's own 30 s windows
+FULL_WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames: Whisper's native window
+# Measured with tiny.en: a 10 s window (1000) is 4x faster with mostly the same
+# words, but confidences drop by 0.1-0.3 and a leading "no" can vanish, which the
+# flows' read-back thresholds were not calibrated for; 15 s is 2x faster, same
+# caveats. Kept at 30 s until they are recalibrated (issue 5 notes, docs/status.md).
+MIN_WINDOW_FRAMES = 3000
+WINDOW_MARGIN_FRAMES = 300  # silence after the speech, within the window
+TOKENS_PER_S = 6  # fast speech is ~4 tokens a second; beyond this it is a loop
+MAX_NEW_TOKENS = 200
 
 
 @dataclass(frozen=True)
@@ -66,12 +81,16 @@ def transcribe(
 ) -> Recognition:
     """Run Whisper on 16 kHz int16 mono audio (blocking: call it from a thread).
 
-    ``long_form`` decodes with timestamps, which keeps Whisper going through
-    audio longer than a sentence or two (the simulator's bot-side check).
+    A caller's turn goes through ``_short_form``: the encoder sees a window
+    just longer than the speech instead of Whisper's fixed 30 s. ``long_form``
+    decodes with timestamps, which keeps Whisper going through audio longer
+    than a sentence or two (the simulator's bot-side check).
     """
     started = time.perf_counter()
     audio = pcm16k.astype(np.float32) / 32768.0
     audio = np.concatenate([audio, np.zeros(int(WHISPER_RATE * TRAILING_PAD_S), np.float32)])
+    if not long_form and len(audio) <= SHORT_FORM_MAX_S * WHISPER_RATE:
+        return _short_form(model, audio, hotwords, initial_prompt, started)
     segments, _info = model.transcribe(
         audio,
         language="en",
@@ -101,6 +120,78 @@ def transcribe(
     return Recognition(text=text, confidence=confidence, seconds=time.perf_counter() - started)
 
 
+# One recognition at a time in this process, each with all of Whisper's threads:
+# on 2 cores, two at once take twice as long each, so a caller who finished
+# first would wait for one who finished later. Speculative ones never wait.
+_whisper_lock = threading.Lock()
+
+
+def recognise(
+    model: WhisperModel,
+    pcm16k: np.ndarray,
+    *,
+    speculative: bool = False,
+    hotwords: str = "",
+    initial_prompt: str = "",
+) -> Recognition | None:
+    """``transcribe`` a caller's turn, one at a time; None if ``speculative`` and busy."""
+    if not _whisper_lock.acquire(blocking=not speculative):
+        return None
+    try:
+        return transcribe(model, pcm16k, hotwords=hotwords, initial_prompt=initial_prompt)
+    finally:
+        _whisper_lock.release()
+
+
+def window_frames(feature_frames: int) -> int:
+    """The encoder window for this much audio: room after the speech, never under 10 s.
+
+    Whisper's encoder costs in proportion to its window; faster-whisper always
+    pads to 30 s (3000 frames). Measured on this stack: a 10 s window is ~4x
+    faster with the same words; windows much shorter than that leave the
+    decoder without the silence it expects after speech, and it repeats itself.
+    """
+    wanted = feature_frames + WINDOW_MARGIN_FRAMES
+    return min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, -(-wanted // 100) * 100))
+
+
+def _short_form(
+    model: WhisperModel, audio: np.ndarray, hotwords: str, initial_prompt: str, started: float
+) -> Recognition:
+    """One greedy decoding of one turn, the encoder on a short window (``window_frames``)."""
+    features = model.feature_extractor(audio)
+    frames = window_frames(features.shape[-1])
+    padded = np.zeros((features.shape[0], frames), dtype=np.float32)
+    padded[:, : min(frames, features.shape[-1])] = features[:, :frames]
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, "transcribe", "en")
+    previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
+    prompt = model.get_prompt(
+        tokenizer, previous, without_timestamps=True, hotwords=hotwords or None
+    )
+    seconds = len(audio) / WHISPER_RATE
+    result = model.model.generate(
+        model.encode(padded),
+        [prompt],
+        beam_size=1,
+        max_length=len(prompt) + min(MAX_NEW_TOKENS, 12 + int(TOKENS_PER_S * seconds)),
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+    )[0]
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    # The average log-probability exactly as faster-whisper computes it, so the
+    # confidence thresholds of the flows mean the same on either path.
+    avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+    text = tokenizer.decode(tokens).strip()
+    if result.no_speech_prob > 0.8 and avg_logprob < -1.0:
+        text = ""  # Whisper hallucinating over noise
+    confidence = math.exp(avg_logprob) if text else 0.0
+    if text and get_compression_ratio(text) > LOOPING_COMPRESSION:
+        text, confidence = collapse_repeats(text), min(confidence, LOOPING_CONFIDENCE)
+    return Recognition(text=text, confidence=confidence, seconds=time.perf_counter() - started)
+
+
 def collapse_repeats(text: str, keep: int = 3) -> str:
     """At most ``keep`` copies of a word in a row."""
     out: list[str] = []
@@ -111,18 +202,62 @@ def collapse_repeats(text: str, keep: int = 3) -> str:
     return " ".join(out)
 
 
-class WhisperTranscriber(FrameProcessor):
-    """Buffers the caller's speech between VAD events and transcribes each segment."""
+def _skipped(task: asyncio.Task[Recognition | None]) -> bool:
+    """A speculative recognition that found Whisper busy and did nothing."""
+    return not task.cancelled() and task.exception() is None and task.result() is None
 
-    def __init__(self, model: WhisperModel, **kwargs: Any) -> None:
+
+class PauseSource(Protocol):
+    """The VAD's view of a pause in progress (``voicebot.pipeline.vad``)."""
+
+    pause_id: int
+
+    def silence_s(self) -> float: ...
+
+
+@dataclass
+class _Speculation:
+    pause_id: int
+    task: asyncio.Task[Recognition | None]
+
+
+class WhisperTranscriber(FrameProcessor):
+    """Buffers the caller's speech between VAD events and transcribes each segment.
+
+    With a ``pauses`` source, recognition starts speculatively once the caller
+    has been quiet for ``speculate_after_s``, while the VAD waits out its
+    ``stop_secs`` to be sure the turn is over; if the turn does end in that
+    pause, its words are ready (or nearly) when it does. If the caller speaks
+    again, the guess is dropped and the whole turn is transcribed at its end.
+    """
+
+    def __init__(
+        self,
+        model: WhisperModel,
+        *,
+        pauses: PauseSource | None = None,
+        speculate_after_s: float = 0.15,
+        early_turns: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._model = model
+        self._pauses = pauses
+        self._speculate_after_s = speculate_after_s
+        self._early_turns = early_turns
+        self._speculation: _Speculation | None = None
+        self._turn = 0  # caller turns (VAD segments) so far
+        self._offered: tuple[int, int] | None = None  # (turn, pause) sent as speculative
         self._hints = RecognitionHintsFrame()
         self._speaking = False
         self._segment = bytearray()
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
-        self._queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
+        # (speech, when the VAD confirmed its end, the VAD's stop_secs, its recognition if
+        # begun, which turn)
+        self._queue: asyncio.Queue[
+            tuple[bytes, float, float, asyncio.Task[Recognition | None] | None, int] | None
+        ] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._partial: asyncio.Task[None] | None = None
         self._partial_at = 0  # segment length (bytes) at the last partial check
@@ -139,12 +274,18 @@ class WhisperTranscriber(FrameProcessor):
             self._worker = self.create_task(self._transcribe_segments(), "whisper-segments")
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._speaking = True
+            self._speculation = None
+            self._turn += 1
             self._segment = bytearray(b"".join(self._pre_roll))
             self._partial_at = len(self._segment)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             if self._speaking:
                 self._speaking = False
-                await self._queue.put((bytes(self._segment), time.monotonic()))
+                guess = self._valid_speculation()
+                self._speculation = None
+                await self._queue.put(
+                    (bytes(self._segment), time.monotonic(), frame.stop_secs, guess, self._turn)
+                )
                 self._segment = bytearray()
         elif isinstance(frame, (EndFrame, CancelFrame)):
             for task in (self._worker, self._partial):
@@ -161,14 +302,83 @@ class WhisperTranscriber(FrameProcessor):
         if self._speaking:
             self._segment.extend(frame.audio)
             self._maybe_check_partial()
+            self._maybe_speculate()
         self._pre_roll.append(frame.audio)
         self._pre_roll_bytes += len(frame.audio)
         while self._pre_roll_bytes > PRE_ROLL_S * WHISPER_RATE * 2:
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
+    def _valid_speculation(self) -> asyncio.Task[Recognition | None] | None:
+        """The guess begun in this very pause, if the caller has not spoken since."""
+        guess, pauses = self._speculation, self._pauses
+        if guess is None or pauses is None or pauses.pause_id != guess.pause_id:
+            return None
+        return guess.task
+
+    def _maybe_speculate(self) -> None:
+        pauses = self._pauses
+        if pauses is None:
+            return
+        if pauses.silence_s() < self._speculate_after_s:
+            if self._speculation is not None and pauses.silence_s() == 0:
+                self._speculation = None  # they went on talking: the guess is stale
+                if self._offered is not None and self._offered[0] == self._turn:
+                    self._offered = None
+                    self.create_task(
+                        self.push_frame(CallerResumedFrame(turn=self._turn)), "caller-resumed"
+                    )
+            return
+        guess = self._speculation
+        retry = guess is not None and guess.task.done() and _skipped(guess.task)
+        if guess is None or guess.pause_id != pauses.pause_id or retry:
+            if _whisper_lock.locked():
+                return  # Whisper is busy: look again at the next audio frame
+            task = self.create_task(
+                self._speculate(bytes(self._segment), pauses.pause_id), "whisper-speculative"
+            )
+            self._speculation = _Speculation(pauses.pause_id, task)
+
+    async def _speculate(self, audio: bytes, pause_id: int) -> Recognition | None:
+        """Recognise the turn so far; offer the words to the policy if the pause goes on."""
+        result = await self._recognise(audio, speculative=True)
+        pauses = self._pauses
+        if result is None or not self._early_turns or pauses is None:
+            return result
+        silent = pauses.silence_s()
+        if not (self._speaking and pauses.pause_id == pause_id and silent > 0):
+            return result  # the turn ended meanwhile (the final frame follows), or they went on
+        redaction = redact(result.text)
+        if redaction.text and not redaction.found:
+            now = time.monotonic()
+            self._offered = (self._turn, pause_id)
+            await self.push_frame(
+                HeardFrame(
+                    text=redaction.text,
+                    confidence=result.confidence,
+                    speech_ended_at=now,
+                    speech_stopped_at=now - silent,
+                    stt_seconds=result.seconds,
+                    speculative=True,
+                    turn=self._turn,
+                )
+            )
+        return result
+
+    async def _recognise(self, audio: bytes, *, speculative: bool = False) -> Recognition | None:
+        return await asyncio.to_thread(
+            recognise,
+            self._model,
+            np.frombuffer(audio, dtype=np.int16),
+            speculative=speculative,
+            hotwords=self._hints.hotwords,
+            initial_prompt=self._hints.initial_prompt,
+        )
+
     def _maybe_check_partial(self) -> None:
         due = len(self._segment) - self._partial_at >= PARTIAL_EVERY_S * WHISPER_RATE * 2
-        if due and (self._partial is None or self._partial.done()):
+        # Not in a pause: that is when the turn's own recognition needs Whisper.
+        pausing = self._pauses is not None and self._pauses.silence_s() > 0
+        if due and not pausing and (self._partial is None or self._partial.done()):
             self._partial_at = len(self._segment)
             self._partial = self.create_task(
                 self._check_partial(bytes(self._segment)), "whisper-partial"
@@ -178,10 +388,12 @@ class WhisperTranscriber(FrameProcessor):
         """Transcribe the turn so far; tell the policy only if a secret is in it."""
         try:
             result = await asyncio.to_thread(
-                transcribe, self._model, np.frombuffer(audio, dtype=np.int16)
+                recognise, self._model, np.frombuffer(audio, dtype=np.int16)
             )
         except Exception as e:
             logger.warning(f"{self}: partial recognition failed: {e!r}")
+            return
+        if result is None:
             return
         redaction = redact(result.text)
         if redaction.found and self._speaking:
@@ -200,26 +412,31 @@ class WhisperTranscriber(FrameProcessor):
             item = await self._queue.get()
             if item is None:
                 return
-            audio, ended_at = item
-            pcm = np.frombuffer(audio, dtype=np.int16)
+            audio, ended_at, stop_secs, guess, turn = item
+            reused = False
             try:
-                result = await asyncio.to_thread(
-                    transcribe,
-                    self._model,
-                    pcm,
-                    hotwords=self._hints.hotwords,
-                    initial_prompt=self._hints.initial_prompt,
-                )
+                result = None
+                if guess is not None:
+                    with contextlib.suppress(Exception):
+                        result = await guess  # begun in the pause: ready now, or nearly
+                        reused = result is not None
+                if result is None:
+                    result = await self._recognise(audio)
+                assert result is not None  # only a speculative one may be skipped
             except Exception as e:  # a failed recognition must not kill the call
                 logger.exception(f"{self}: recognition failed: {e}")
                 result = Recognition(text="", confidence=0.0, seconds=0.0)
             redaction = redact(result.text)
             logger.debug(f"{self}: heard {redaction.text!r} ({result.confidence:.2f})")
+            metrics.RECOGNITION_SECONDS.observe(result.seconds)
             await self.push_frame(
                 HeardFrame(
                     text=redaction.text,
                     confidence=result.confidence,
                     speech_ended_at=ended_at,
+                    speech_stopped_at=ended_at - stop_secs,
+                    turn=turn,
+                    same_as_speculative=reused,
                     stt_seconds=result.seconds,
                     secrets=redaction.kinds,
                 )

@@ -27,6 +27,7 @@ import asyncio
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.audio import TELEPHONE_RATE, resample
 from voicebot.dialog.engine import Line
-from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame
+from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame, TurnTimingFrame
 
 CHUNK_S = 0.1  # audio frame size handed to the output transport
 SAFETY = 1.25  # margin on the estimated synthesis time of the pieces still to come
@@ -170,6 +171,43 @@ def synthesize(voice: Any, text: str) -> np.ndarray:
     return resample(pcm, voice.config.sample_rate, TELEPHONE_RATE)
 
 
+class PhraseCache:
+    """Audio of phrases already synthesised, shared by every call (least recently used go).
+
+    Most turns open with a fixed phrase ("Thank you.", a question asked on every
+    call): played from here, their first audio leaves without waiting for Piper.
+    Memory only; 256 short phrases at 8 kHz are a few MB.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._audio: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            pcm = self._audio.get(text)
+            if pcm is not None:
+                self._audio.move_to_end(text)
+                self.hits += 1
+            return pcm
+
+    def put(self, text: str, pcm: np.ndarray) -> None:
+        with self._lock:
+            self._audio[text] = pcm
+            self._audio.move_to_end(text)
+            while len(self._audio) > self.size:
+                self._audio.popitem(last=False)
+
+
+@dataclass
+class _TurnStats:
+    first_audio_at: float = 0.0
+    gaps: int = 0
+    gap_seconds: float = 0.0
+
+
 class PiperSpeaker(FrameProcessor):
     """Turns ``SpeakFrame`` turns into telephone-rate audio frames."""
 
@@ -179,6 +217,7 @@ class PiperSpeaker(FrameProcessor):
         timeline: PlaybackTimeline,
         pace: SynthesisPace,
         apology: np.ndarray | None = None,
+        phrases: PhraseCache | None = None,
         **kwargs: Any,
     ) -> None:
         """``apology``: telephone-rate audio made in advance, played if synthesis fails."""
@@ -187,7 +226,9 @@ class PiperSpeaker(FrameProcessor):
         self._timeline = timeline
         self._pace = pace
         self._apology = apology
+        self._phrases = phrases
         self._voice_rate: int = voice.config.sample_rate
+        self._turn = _TurnStats()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -208,6 +249,7 @@ class PiperSpeaker(FrameProcessor):
         pieces = plan_pieces(frame.lines)
         held: list[tuple[Piece, np.ndarray]] = []
         playing = False
+        self._turn = _TurnStats()
         for i, piece in enumerate(pieces):
             held.append((piece, await asyncio.to_thread(self._synthesize, piece.text)))
             if not playing:
@@ -226,6 +268,17 @@ class PiperSpeaker(FrameProcessor):
         for ready, pcm in held:
             await self._play(ready, pcm, context_id)
         await self.push_frame(TTSStoppedFrame(context_id=context_id))
+        stats = self._turn
+        if frame.answers is not None and stats.first_audio_at:
+            await self.push_frame(
+                TurnTimingFrame(
+                    timing=frame.answers,
+                    first_audio_at=stats.first_audio_at,
+                    gaps=stats.gaps,
+                    gap_seconds=stats.gap_seconds,
+                ),
+                FrameDirection.UPSTREAM,
+            )
 
     async def _apologise(self, error: str) -> None:
         if self._apology is not None and len(self._apology):
@@ -234,14 +287,26 @@ class PiperSpeaker(FrameProcessor):
         await self.push_frame(SpeechFailedFrame(error=error), FrameDirection.UPSTREAM)
 
     def _synthesize(self, text: str) -> np.ndarray:
-        """Piper, then one resampling to 8 kHz. Runs in a worker thread."""
+        """Piper, then one resampling to 8 kHz (or the phrase, cached). Runs in a worker thread."""
+        cached = self._phrases.get(text) if self._phrases is not None else None
+        if cached is not None:
+            return cached
         started = time.perf_counter()
         pcm = synthesize(self._voice, text)
         self._pace.observe(len(text), time.perf_counter() - started, len(pcm) / TELEPHONE_RATE)
+        if self._phrases is not None:
+            self._phrases.put(text, pcm)
         return pcm
 
     async def _play(self, piece: Piece, pcm: np.ndarray, context_id: str) -> None:
         line = piece.line
+        now = time.monotonic()
+        turn = self._turn
+        if not turn.first_audio_at:
+            turn.first_audio_at = now
+        elif 0 < self._timeline.ends_at() < now:  # the previous piece has already ended
+            turn.gaps += 1
+            turn.gap_seconds += now - self._timeline.ends_at()
         self._timeline.schedule(line.key, line.interruptible, len(pcm) / TELEPHONE_RATE)
         step = int(TELEPHONE_RATE * CHUNK_S)
         for i in range(0, len(pcm), step):

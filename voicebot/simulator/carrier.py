@@ -79,6 +79,7 @@ class CallerTurnLog:
     start: float
     end: float
     latency_ms: int | None = None
+    cut_off: bool = False  # the bot began speaking while this turn was still being said
 
 
 @dataclass
@@ -422,6 +423,21 @@ class MediaStream:
         later = [t for t in self._arrivals if t > speech_end]
         return round((later[0] - speech_end) * 1000) if later else None
 
+    def _bot_started_during(self, start: float, end: float, quiet_s: float = 0.5) -> bool:
+        """Whether a bot utterance began inside [start, end]: the caller was cut off.
+
+        Audio the bot was already playing when the caller began (talking over
+        it) does not count, only a new utterance after ``quiet_s`` of silence.
+        """
+        previous = float("-inf")
+        for t in self._arrivals:
+            if t > end:
+                return False
+            if t > start + 0.1 and t - previous >= quiet_s:
+                return True
+            previous = t
+        return False
+
     async def _person(self) -> None:
         if self.scenario.answered_by == "machine":
             await self._machine()
@@ -521,6 +537,8 @@ class MediaStream:
         for log in self.call.turns:
             if log.kind in ("say", "audio", "dtmf", "beep"):
                 log.latency_ms = self._latency_after(log.end)
+            if log.kind in ("say", "audio"):
+                log.cut_off = self._bot_started_during(log.start, log.end)
 
     @staticmethod
     def recording_of(call: CarrierCall) -> tuple[PCM, PCM]:

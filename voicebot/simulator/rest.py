@@ -280,6 +280,10 @@ class TwilioRestSimulator:
     async def wait_async(self, sid: str, timeout_s: float = CALL_TIMEOUT_S + 60) -> SimulatedCall:
         return await asyncio.to_thread(self.wait, sid, timeout_s)
 
+    def on_the_line(self) -> int:
+        """Calls placed and not yet ended."""
+        return sum(not call.done.is_set() for call in list(self.calls.values()))
+
     def result(self, sid: str) -> ScenarioResult | None:
         """The verdict of an answered call, by CallSid (None: not answered or not ended)."""
         call = self.calls.get(sid)

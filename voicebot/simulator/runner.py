@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import uvicorn
-from redis.asyncio import Redis
 
+from voicebot import redis_client
 from voicebot.app import create_app
 from voicebot.audio import TELEPHONE_RATE, resample, write_wav
 from voicebot.calls.outbound import prepare_call
@@ -68,6 +68,8 @@ class ScenarioResult:
     wav: str
     call_id: str = ""
     stored_transcript: list[dict[str, Any]] = field(default_factory=list)
+    # extension: each caller turn's kind, the bot's response latency, whether it was cut off
+    caller_turns: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.__dict__.copy()
@@ -206,6 +208,12 @@ class Simulator:
         self.out_dir = out_dir or settings.output_dir
         self.on_event = on_event
         self.server: InProcessServer | None = None
+        # The person's phone is not the bot's server: the simulator's own heavy
+        # work (synthesising callers, transcribing the bot to check it) waits
+        # until no call is live, so it never steals the CPU a live call needs.
+        self._live_calls = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def __aenter__(self) -> Simulator:
         if self.url is None:
@@ -217,7 +225,7 @@ class Simulator:
         models = await asyncio.to_thread(get_models, self.settings)
         self.whisper = models.whisper
         self.voices = CallerVoices(models.piper)
-        self.redis = Redis.from_url(self.settings.redis_url, decode_responses=True)
+        self.redis = redis_client.connect(self.settings.redis_url)
         self.store = CallStore(self.redis, self.settings.redis_prefix)
         self.db = Database(self.settings.database_url)
         await asyncio.to_thread(self.db.create_tables)
@@ -233,15 +241,31 @@ class Simulator:
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
 
-    async def run(self, scenarios: list[Scenario], concurrency: int = 1) -> list[ScenarioResult]:
-        """Run scenarios, at most ``concurrency`` calls at once, results in input order."""
-        gate = asyncio.Semaphore(max(1, concurrency))
+    async def run(
+        self, scenarios: list[Scenario], concurrency: int = 1, stagger_s: float = 0.0
+    ) -> list[ScenarioResult]:
+        """Run scenarios, at most ``concurrency`` calls at once, results in input order.
 
-        async def one(s: Scenario) -> ScenarioResult:
+        The first ``concurrency`` calls start spread over ``stagger_s``, as real
+        calls do not arrive in the same millisecond; each later one starts when
+        a call ends.
+        """
+        concurrency = max(1, concurrency)
+        gate = asyncio.Semaphore(concurrency)
+        # Every caller's speech is synthesised before the first call is dialed.
+        streams = [await self.new_stream(s, _sid("CA")) for s in scenarios]
+
+        async def one(index: int, s: Scenario, stream: MediaStream) -> ScenarioResult:
             async with gate:
-                return await self.run_one(s)
+                if index < concurrency:
+                    await asyncio.sleep(stagger_s * index / concurrency)
+                return await self.run_one(s, stream)
 
-        return list(await asyncio.gather(*(one(s) for s in scenarios)))
+        return list(
+            await asyncio.gather(
+                *(one(i, s, m) for i, (s, m) in enumerate(zip(scenarios, streams, strict=True)))
+            )
+        )
 
     async def _emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -249,9 +273,11 @@ class Simulator:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def run_one(self, scenario: Scenario) -> ScenarioResult:
+    async def run_one(
+        self, scenario: Scenario, stream: MediaStream | None = None
+    ) -> ScenarioResult:
         """Dial, answer, play the person, hang up; then check the expectations."""
-        stream = await self.new_stream(scenario, _sid("CA"))
+        stream = stream or await self.new_stream(scenario, _sid("CA"))
         call_id = await prepare_call(self.store, self.db, scenario.call_context())
         base = self.carrier.base_url
         leg = Leg(
@@ -308,6 +334,8 @@ class Simulator:
             if leg.call_id
             else None
         )
+        self._live_calls += 1
+        self._quiet.clear()
         try:
             params = self.carrier.call_params(
                 leg.call_sid, scenario, "in-progress", to=leg.to, from_=leg.from_
@@ -341,6 +369,9 @@ class Simulator:
         finally:
             if events is not None:
                 events.cancel()
+            self._live_calls -= 1
+            if not self._live_calls:
+                self._quiet.set()
         stream.finalize()
         record = await self._wait_for_record(leg.call_id) if leg.call_id else None
         return await self._verdict(scenario, call, leg.call_id, record, leg.failures)
@@ -398,6 +429,7 @@ class Simulator:
         wav = self.out_dir / f"{scenario.name}.wav"
         stereo = np.stack([caller_pcm, bot_pcm], axis=1).reshape(-1)
         await asyncio.to_thread(write_wav, wav, stereo, TELEPHONE_RATE, 2)
+        await self._quiet.wait()
         bot_lines = await asyncio.to_thread(self._bot_transcript, bot_pcm)
         caller_lines = [
             {
@@ -448,4 +480,8 @@ class Simulator:
             wav=str(wav),
             call_id=call_id,
             stored_transcript=(record or {}).get("turns", []),
+            caller_turns=[
+                {"kind": t.kind, "latency_ms": t.latency_ms, "cut_off": t.cut_off}
+                for t in call.turns
+            ],
         )

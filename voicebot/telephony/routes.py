@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, WebSocket
 from loguru import logger
 from twilio.twiml.messaging_response import MessagingResponse
 
+from voicebot import metrics
 from voicebot.calls.state import STATUS_RANK
 from voicebot.consent.sms import handle_inbound_sms
 from voicebot.deps import ServicesDep, TwilioForm
@@ -54,6 +55,7 @@ async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("
             call_id = await services.store.call_id_for(form.get("CallSid", ""))
         except CallNotFoundError:
             return Response(status_code=204)  # not ours; acknowledging stops retries
+    metrics.CALL_STATUS.labels(status=call_status if call_status in STATUS_RANK else "other").inc()
     applied = await services.store.apply_status(call_id, call_status, sequence)
     rank = STATUS_RANK.get(call_status)
     if rank is not None:

@@ -1,0 +1,1 @@
+"""``voicebot bench``: response latency and capacity, against pipecat's stock pipeline."""
