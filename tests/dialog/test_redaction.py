@@ -212,6 +212,8 @@ def test_a_bare_six_digit_number_is_a_code() -> None:
         "4111-1111-1111-1111",
         "4111, 1111, 1111, 1111",
         "4111.1111.1111.1111",
+        "4,111,111,111,111,111",  # Whisper groups dictated digits as thousands
+        "4,111,111,111,111,111,111",
         "378282246310005",
         "4111 1111",
         "four one one one one one one one one one one one one one one one",
@@ -345,7 +347,7 @@ def test_a_real_seed_phrase_said_without_a_cue_is_redacted(entropy: bytes) -> No
     assert not set(phrase.split()) & set(result.text.lower().split())
 
 
-CARD_FORMATS = ["plain", "fours", "dashes", "commas", "words", "word_commas"]
+CARD_FORMATS = ["plain", "fours", "dashes", "commas", "thousands", "words", "word_commas"]
 
 
 def say_card(digits: list[int], style: str) -> str:
@@ -359,6 +361,8 @@ def say_card(digits: list[int], style: str) -> str:
         return "-".join(groups)
     if style == "commas":
         return ", ".join(groups)
+    if style == "thousands":  # how Whisper writes digits it took for one number
+        return f"{int(text):,}" if text[0] != "0" else text
     joint = " " if style == "words" else ", "
     return joint.join(DIGIT_WORDS[d] for d in digits)
 
@@ -421,6 +425,7 @@ VOCABULARY = [
     "private key",
     "words are",
     "$2,450",
+    "It was 1,250,000 in total.",
     "5:30",
     "12",
     "123",

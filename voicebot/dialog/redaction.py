@@ -154,7 +154,8 @@ _NUMBER_TOKEN = re.compile(
 _RUN_GAP = re.compile(r"[\s,.\-–—/]*")
 _NOT_DIGITS = re.compile(
     r"\d{1,2}:\d\d"  # a time
-    r"|\d{1,3}(?:,\d{3})+(?:\.\d\d?)?|\d+\.\d\d?"  # an amount
+    # An amount: at most millions. Whisper writes dictated digits as "4,111,111,111,111,111".
+    r"|\d{1,3}(?:,\d{3}){1,2}(?:\.\d\d?)?|\d+\.\d\d?"
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"  # a date, or "4/5"
 )
 _LONG_DIGITS = re.compile(r"\d{6,}")
