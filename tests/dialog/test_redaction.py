@@ -214,6 +214,7 @@ def test_a_bare_six_digit_number_is_a_code() -> None:
         "4111.1111.1111.1111",
         "4,111,111,111,111,111",  # Whisper groups dictated digits as thousands
         "4,111,111,111,111,111,111",
+        "4,111, 1111,111, 1111,111",  # and in pieces
         "378282246310005",
         "4111 1111",
         "four one one one one one one one one one one one one one one one",
@@ -426,6 +427,7 @@ VOCABULARY = [
     "words are",
     "$2,450",
     "It was 1,250,000 in total.",
+    "I paid 2,450, then 300 more.",
     "5:30",
     "12",
     "123",

@@ -22,10 +22,10 @@ from voicebot.dialog.flows import REPEAT, REPROMPT, Flow, Recovery, State
 from voicebot.dialog.phrasing import say_when
 from voicebot.dialog.prompts import Prompts
 from voicebot.dialog.understanding import (
-    RATING_HOTWORDS,
-    TIME_HOTWORDS,
-    YES_NO_HOTWORDS,
+    RATING_SPEECH,
+    TIME_SPEECH,
     YES_NO_KEYPAD,
+    YES_NO_SPEECH,
     Intent,
     Interpretation,
     classify_anywhere,
@@ -40,7 +40,7 @@ from voicebot.dialog.understanding import (
 from voicebot.errors import DialogError
 
 # Without it Whisper hears "Please stop calling me" as "please start calling me".
-OPT_OUT_HOTWORDS = "stop calling"
+OPT_OUT_SPEECH = "Stop calling me."
 # Answers whose meaning is in a value an LLM label cannot carry: never asked of one.
 _VALUE_INTENTS = frozenset({"rating", "time", "comment"})
 # Answers the turn may end on before the VAD's silence is up (``complete_answer``).
@@ -63,13 +63,14 @@ class Heard:
 class Expectation:
     """How answers to one kind of question are understood.
 
-    ``hotwords`` is a template over the call's prompt values (the identity check
-    biases recognition toward the customer's name).
+    ``expected_speech`` (likely answers, as a transcript: Whisper's initial
+    prompt) is a template over the call's prompt values, so the identity check
+    biases recognition toward the customer's name.
     """
 
     classify: Callable[[Heard], Interpretation]
     keypad: Callable[[str], Interpretation]
-    hotwords: str
+    expected_speech: str
 
 
 def _yes_no_keypad(digits: str) -> Interpretation:
@@ -91,18 +92,18 @@ def _no_keypad(digits: str) -> Interpretation:
 
 EXPECTATIONS: dict[str, Expectation] = {
     "yes_no": Expectation(
-        lambda h: classify_yes_no(h.text, h.confidence), _yes_no_keypad, YES_NO_HOTWORDS
+        lambda h: classify_yes_no(h.text, h.confidence), _yes_no_keypad, YES_NO_SPEECH
     ),
     "identity": Expectation(
         lambda h: classify_identity(h.text, h.confidence, str(h.values.get("first_name", ""))),
         _yes_no_keypad,
-        YES_NO_HOTWORDS + " {first_name}",
+        "Yes, this is {first_name}. No.",
     ),
     "rating": Expectation(
-        lambda h: classify_rating(h.text, h.confidence), classify_rating_keypad, RATING_HOTWORDS
+        lambda h: classify_rating(h.text, h.confidence), classify_rating_keypad, RATING_SPEECH
     ),
     "comment": Expectation(lambda h: classify_comment(h.text, h.confidence), _no_keypad, ""),
-    "time": Expectation(lambda h: _classify_time(h), _no_keypad, TIME_HOTWORDS),
+    "time": Expectation(lambda h: _classify_time(h), _no_keypad, TIME_SPEECH),
 }
 
 
@@ -120,7 +121,7 @@ class Reply:
     """What the bot does next: say these lines, then listen or hang up."""
 
     lines: tuple[Line, ...]
-    hotwords: str = ""
+    expected_speech: str = ""
     outcome: str | None = None
     escalate: bool = False
 
@@ -387,12 +388,12 @@ class DialogEngine:
             for k in keys
         )
         expectation = self.expectation
-        hotwords = expectation.hotwords.format_map(self.values) if expectation else ""
+        speech = expectation.expected_speech.format_map(self.values) if expectation else ""
         if expectation and "opt_out" in self.flow.anywhere:
-            hotwords = f"{hotwords} {OPT_OUT_HOTWORDS}".strip()
+            speech = f"{speech} {OPT_OUT_SPEECH}".strip()
         return Reply(
             lines=lines,
-            hotwords=hotwords,
+            expected_speech=speech,
             outcome=state.outcome,
             escalate=state.escalate,
         )

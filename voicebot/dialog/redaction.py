@@ -158,6 +158,7 @@ _NOT_DIGITS = re.compile(
     r"|\d{1,3}(?:,\d{3}){1,2}(?:\.\d\d?)?|\d+\.\d\d?"
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"  # a date, or "4/5"
 )
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")  # "4,111": an amount, unless dictated
 _LONG_DIGITS = re.compile(r"\d{6,}")
 _CARD_DIGITS = 8  # from here on a number is a card number; 6-7 digits, a code
 
@@ -309,15 +310,34 @@ def _cued_to_end(masked: str) -> list[_Span]:
     return [s for s in spans if s is not None]
 
 
+def _dictated(masked: str, tokens: list[re.Match[str]], i: int) -> bool:
+    """Whether "4,111" is part of digits read out, not an amount: numerals right beside it.
+
+    Whisper writes "four one one one, one one one one, ..." as "4,111, 1111,111, ...".
+    """
+    if not _GROUPED.fullmatch(tokens[i]["num"]):
+        return False
+    before, after = tokens[i - 1] if i else None, tokens[i + 1] if i + 1 < len(tokens) else None
+    return bool(
+        (before and before["num"] and _RUN_GAP.fullmatch(masked, before.end(), tokens[i].start()))
+        or (after and after["num"] and _RUN_GAP.fullmatch(masked, tokens[i].end(), after.start()))
+    )
+
+
 def _number_runs(masked: str) -> list[tuple[int, int, int]]:
     """Runs of digits, in numerals or words, as (start, end, how many digits)."""
     # Each token: start, end, digits, and whether it may open / close a run.
     runs: list[list[tuple[int, int, int, bool, bool]]] = []
     previous_end = -1
     absorbs = False  # "twenty" takes the "one" after it: "twenty one" is two digits
-    for token in _NUMBER_TOKEN.finditer(masked):
+    tokens = list(_NUMBER_TOKEN.finditer(masked))
+    for i, token in enumerate(tokens):
         word = (token["word"] or "").lower()
-        if token["num"] and _NOT_DIGITS.fullmatch(token["num"]):
+        if (
+            token["num"]
+            and _NOT_DIGITS.fullmatch(token["num"])
+            and not _dictated(masked, tokens, i)
+        ):
             previous_end = -1  # an amount or a time breaks a run
             continue
         joined = previous_end >= 0 and _RUN_GAP.fullmatch(masked, previous_end, token.start())

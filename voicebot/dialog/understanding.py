@@ -98,8 +98,11 @@ _AFFIRM = re.compile(
     r"certainly|indeed|affirmative|okay|ok|it was me|that was me|i did|i made it)\b"
 )
 
-# Hotwords that nudge Whisper toward the answers a yes/no question expects.
-YES_NO_HOTWORDS = "yes no"
+# What a caller is likely to say, written as a transcript: Whisper's initial
+# prompt. Sentence case matters: a lowercase word list ("yes no") makes Whisper
+# write lowercase too, and it is 0.1-0.2 less confident of a clear "Yes."
+# (measured on the scenario suite's turns, docs/status.md).
+YES_NO_SPEECH = "Yes. No."
 YES_NO_KEYPAD = {"1": Intent.AFFIRM, "2": Intent.DENY}
 
 
@@ -151,7 +154,7 @@ def classify_keypad(digits: str, mapping: dict[str, Intent]) -> Interpretation:
 
 # -- rating 1-5 ----------------------------------------------------------------
 
-RATING_HOTWORDS = "one two three four five out of five stars"
+RATING_SPEECH = "One. Two. Three. Four. Five out of five stars."
 
 # Only the numbers someone might say for a rating; others fall through as words.
 _NUMBERS = {
@@ -315,7 +318,9 @@ def classify_comment(text: str, confidence: float) -> Interpretation:
 
 # -- callback time -------------------------------------------------------------
 
-TIME_HOTWORDS = "today tonight tomorrow morning afternoon evening o'clock half past hours minutes"
+TIME_SPEECH = (
+    "Tomorrow morning. Tonight at half past seven. This afternoon at five o'clock. In two hours."
+)
 
 
 def classify_time(text: str, confidence: float, now: datetime) -> Interpretation:

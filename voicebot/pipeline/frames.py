@@ -82,8 +82,7 @@ class CallerResumedFrame(SystemFrame):
 class RecognitionHintsFrame(SystemFrame):
     """Sent upstream by the policy: what answers the current question expects."""
 
-    hotwords: str = ""
-    initial_prompt: str = ""
+    expected_speech: str = ""  # Whisper's initial prompt (``DialogEngine`` says why)
 
 
 @dataclass

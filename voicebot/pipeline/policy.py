@@ -318,7 +318,7 @@ class DialogPolicy(FrameProcessor):
             self._session.record_bot(line.text)
             self._event({"type": "bot", "key": line.key, "text": line.text})
         await self.push_frame(
-            RecognitionHintsFrame(hotwords=reply.hotwords), FrameDirection.UPSTREAM
+            RecognitionHintsFrame(expected_speech=reply.expected_speech), FrameDirection.UPSTREAM
         )
         if reply.ends_call:
             await self._end()

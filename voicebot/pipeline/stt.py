@@ -1,7 +1,7 @@
 """Speech recognition stage: faster-whisper on the segments the VAD cuts.
 
 Why not pipecat's ``WhisperSTTService``: it loads a model per instance, cannot
-change ``hotwords`` per question, and drops empty results silently. Here one
+change its prompt per question, and drops empty results silently. Here one
 model serves every call, recognition is biased toward the answers the current
 question expects, and every VAD segment produces exactly one ``HeardFrame``
 (possibly empty) so the dialog policy always knows the turn is over.
@@ -52,11 +52,11 @@ LOOPING_COMPRESSION = 2.4  # a segment this compressible is Whisper repeating it
 LOOPING_CONFIDENCE = 0.5  # the most a looping transcript is trusted (a "yes" is read back)
 SHORT_FORM_MAX_S = 25.0  # longer turns take faster-whisper's own 30 s windows
 FULL_WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames: Whisper's native window
-# Measured with tiny.en: a 10 s window (1000) is 4x faster with mostly the same
-# words, but confidences drop by 0.1-0.3 and a leading "no" can vanish, which the
-# flows' read-back thresholds were not calibrated for; 15 s is 2x faster, same
-# caveats. Kept at 30 s until they are recalibrated (issue 5 notes, docs/status.md).
-MIN_WINDOW_FRAMES = 3000
+# Measured with tiny.en on telephone-band speech: a 15 s window is ~2.2x faster
+# than 30 s with the same words and confidences within ~0.05, once it is padded
+# with the silence floor (``_short_form``); 10 s is another ~40 ms faster.
+MIN_WINDOW_FRAMES = 1500
+HOP_SAMPLES = 160  # one feature frame: 10 ms at 16 kHz
 WINDOW_MARGIN_FRAMES = 300  # silence after the speech, within the window
 TOKENS_PER_S = 6  # fast speech is ~4 tokens a second; beyond this it is a loop
 MAX_NEW_TOKENS = 200
@@ -75,8 +75,7 @@ def transcribe(
     model: WhisperModel,
     pcm16k: np.ndarray,
     *,
-    hotwords: str = "",
-    initial_prompt: str = "",
+    prompt: str = "",
     long_form: bool = False,
 ) -> Recognition:
     """Run Whisper on 16 kHz int16 mono audio (blocking: call it from a thread).
@@ -90,7 +89,7 @@ def transcribe(
     audio = pcm16k.astype(np.float32) / 32768.0
     audio = np.concatenate([audio, np.zeros(int(WHISPER_RATE * TRAILING_PAD_S), np.float32)])
     if not long_form and len(audio) <= SHORT_FORM_MAX_S * WHISPER_RATE:
-        return _short_form(model, audio, hotwords, initial_prompt, started)
+        return _short_form(model, audio, prompt, started)
     segments, _info = model.transcribe(
         audio,
         language="en",
@@ -99,8 +98,7 @@ def transcribe(
         condition_on_previous_text=False,
         without_timestamps=not long_form,
         vad_filter=False,
-        hotwords=hotwords or None,
-        initial_prompt=initial_prompt or None,
+        initial_prompt=prompt or None,
     )
     texts: list[str] = []
     logprobs: list[float] = []
@@ -131,49 +129,47 @@ def recognise(
     pcm16k: np.ndarray,
     *,
     speculative: bool = False,
-    hotwords: str = "",
-    initial_prompt: str = "",
+    prompt: str = "",
 ) -> Recognition | None:
     """``transcribe`` a caller's turn, one at a time; None if ``speculative`` and busy."""
     if not _whisper_lock.acquire(blocking=not speculative):
         return None
     try:
-        return transcribe(model, pcm16k, hotwords=hotwords, initial_prompt=initial_prompt)
+        return transcribe(model, pcm16k, prompt=prompt)
     finally:
         _whisper_lock.release()
 
 
 def window_frames(feature_frames: int) -> int:
-    """The encoder window for this much audio: room after the speech, never under 10 s.
+    """The encoder window for this much audio: room after the speech, never under 15 s.
 
     Whisper's encoder costs in proportion to its window; faster-whisper always
-    pads to 30 s (3000 frames). Measured on this stack: a 10 s window is ~4x
-    faster with the same words; windows much shorter than that leave the
+    pads to 30 s (3000 frames). Windows much shorter than 10 s leave the
     decoder without the silence it expects after speech, and it repeats itself.
     """
     wanted = feature_frames + WINDOW_MARGIN_FRAMES
     return min(FULL_WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, -(-wanted // 100) * 100))
 
 
-def _short_form(
-    model: WhisperModel, audio: np.ndarray, hotwords: str, initial_prompt: str, started: float
-) -> Recognition:
+def _short_form(model: WhisperModel, audio: np.ndarray, prompt: str, started: float) -> Recognition:
     """One greedy decoding of one turn, the encoder on a short window (``window_frames``)."""
-    features = model.feature_extractor(audio)
-    frames = window_frames(features.shape[-1])
-    padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-    padded[:, : min(frames, features.shape[-1])] = features[:, :frames]
+    frames = window_frames(len(audio) // HOP_SAMPLES + 1)
+    # The window is silence after the speech, as Whisper was trained: features of
+    # zero audio sit at the log-mel floor. Padding the features with 0.0 instead
+    # (what faster-whisper does) is harmless in a 30 s window but costs a short
+    # one 0.1-0.3 of confidence on a clear "Yes." (measured, docs/status.md).
+    window = np.zeros(frames * HOP_SAMPLES, dtype=np.float32)
+    window[: len(audio)] = audio[: len(window)]
+    padded = model.feature_extractor(window)[:, :frames]
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, "transcribe", "en")
-    previous = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt else []
-    prompt = model.get_prompt(
-        tokenizer, previous, without_timestamps=True, hotwords=hotwords or None
-    )
+    previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+    tokens_in = model.get_prompt(tokenizer, previous, without_timestamps=True)
     seconds = len(audio) / WHISPER_RATE
     result = model.model.generate(
         model.encode(padded),
-        [prompt],
+        [tokens_in],
         beam_size=1,
-        max_length=len(prompt) + min(MAX_NEW_TOKENS, 12 + int(TOKENS_PER_S * seconds)),
+        max_length=len(tokens_in) + min(MAX_NEW_TOKENS, 12 + int(TOKENS_PER_S * seconds)),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
@@ -370,8 +366,7 @@ class WhisperTranscriber(FrameProcessor):
             self._model,
             np.frombuffer(audio, dtype=np.int16),
             speculative=speculative,
-            hotwords=self._hints.hotwords,
-            initial_prompt=self._hints.initial_prompt,
+            prompt=self._hints.expected_speech,
         )
 
     def _maybe_check_partial(self) -> None:
