@@ -52,9 +52,9 @@ def _checked_phone(phone: str) -> str:
     return phone
 
 
-def _source(client: str, given: str | None) -> str:
-    """Who said so: the client, and where it says the request came from (fits the column)."""
-    return f"api:{client}" + (f":{given}" if given else "")
+def _source(client: str, given: str | None, width: int) -> str:
+    """Who said so: the client, and where it says the request came from, cut to the column."""
+    return (f"api:{client}" + (f":{given}" if given else ""))[:width]
 
 
 class OptOutRequest(_Strict):
@@ -129,7 +129,7 @@ async def create_opt_out(
         services.db,
         phone=phone,
         call_id=None,
-        source=_source(client, None)[:32],
+        source=_source(client, None, 32),
         reason=body.reason,
     )
     return await _status(services, phone)
@@ -164,7 +164,7 @@ async def grant(
         services.db,
         phone,
         purpose,
-        _source(client, body.source)[:64],
+        _source(client, body.source, 64),
         body.at or datetime.now(UTC),
     )
     return await _status(services, phone)
@@ -185,7 +185,7 @@ async def withdraw(
         services.db,
         phone,
         purpose,
-        _source(client, None)[:64],
+        _source(client, None, 64),
         datetime.now(UTC),
     )
     return await _status(services, phone)
