@@ -25,6 +25,8 @@ def test_metrics_are_served_in_prometheus_text(settings: Settings) -> None:
         "voicebot_response_latency_seconds_bucket",
         "voicebot_recognition_seconds_count",
         "voicebot_synthesis_first_audio_seconds_count",
+        "voicebot_turn_model_seconds_count",
+        "voicebot_early_turns_total",
         "voicebot_speech_gaps_total",
         "voicebot_calls_active",
         "voicebot_calls_ended_total",

@@ -79,10 +79,16 @@ class Settings(BaseSettings):
     vad_stop_secs: float = 0.5
     # Recognition starts after this much quiet, before the VAD is sure (0: off).
     speculate_after_s: float = Field(default=0.15, ge=0)
-    # A short clear yes/no or rating heard in that pause ends the turn at once.
-    # Off: with Whisper's 30 s window the words come barely before the VAD is
-    # sure, and a fragment misheard on a noisy line ("yes," as "no") was acted on.
-    early_turns: bool = False
+    # Words heard in that pause may end the turn at once, before the VAD is sure:
+    # when they fully answer the question, or when the turn model (smart-turn)
+    # gives P(finished) >= turn_finished_threshold...
+    early_turns: bool = True
+    turn_model: bool = True
+    turn_finished_threshold: float = Field(default=0.5, ge=0, le=1)
+    # ...and not before the pause is this long: the suite's callers pause up to
+    # 0.3 s after a phrase ("Stop calling me. Take me..."); one-word turns ("Yes,")
+    # always wait for the VAD.
+    early_turn_after_s: float = Field(default=0.35, ge=0)
     vad_start_secs: float = 0.2
     # pipecat's default 0.6 misses a short "Yes." on telephone audio; 0.3 does not.
     vad_min_volume: float = 0.3

@@ -34,6 +34,18 @@ RECOGNITION_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+TURN_MODEL_SECONDS = Histogram(
+    "voicebot_turn_model_seconds",
+    "One end-of-turn prediction (smart-turn) on a caller's pause",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+EARLY_TURNS = Counter(
+    "voicebot_early_turns_total",
+    "Caller turns answered in a pause, before the VAD's silence was up, by what decided it",
+    ["reason"],
+    registry=REGISTRY,
+)
 SYNTHESIS_FIRST_AUDIO_SECONDS = Histogram(
     "voicebot_synthesis_first_audio_seconds",
     "A bot turn handed to synthesis to its first audio sent",

@@ -274,7 +274,7 @@ def test_noise_turned_into_words_answers_nothing(engine: DialogEngine) -> None:
 
 def test_every_question_biases_recognition_toward_an_opt_out(engine: DialogEngine) -> None:
     # Whisper heard "Please stop calling me" as "please start calling me" without it.
-    assert engine.start().expected_speech.endswith("Stop calling me.")
+    assert engine.start().expected_speech.endswith("Please stop calling me.")
 
 
 def test_only_a_short_clear_answer_may_end_a_turn_early(engine: DialogEngine) -> None:

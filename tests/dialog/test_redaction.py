@@ -486,3 +486,11 @@ def test_a_seed_phrase_with_mishearings_between_the_words_and_no_known_cue() -> 
     assert result.kinds == ("seed_phrase",)
     for word in ("ability", "absorb", "abstract", "abuse", "access", "accident"):
         assert word not in result.text
+
+
+def test_a_redacted_key_between_seed_words_does_not_join_them_on_a_second_pass() -> None:
+    # Found by Hypothesis: the key's placeholder hid the words between, so a second
+    # pass saw five "abandon"s in a window and redacted them as a seed phrase.
+    text = "zero abandon abandon abandon abandon 0x4c0883a69102937d6231471b5dbb6204fe abandon"
+    once = redact(text)
+    assert redact(once.text).text == once.text

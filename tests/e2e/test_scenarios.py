@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import SCENARIOS, WEBHOOK_SECRET, scenario_files
 from tests.outcomes.helpers import Receiver
+from voicebot import metrics
 from voicebot.outcomes.signing import HEADER, verify
 from voicebot.simulator.runner import ScenarioResult, Simulator
 from voicebot.simulator.scenario import load_scenarios
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.e2e
 CONCURRENCY = 4
 STAGGER_S = 2.0  # the first calls start spread out, as real calls arrive
 LATENCIES: list[int] = []  # read by conftest's terminal summary
+# The bot talks over a caller who is saying a secret: a cut-off by design.
+CUT_IN_ON_PURPOSE = frozenset({"secret-card-number", "secret-seed-phrase"})
 FLAKY: dict[str, list[str]] = {}  # passed on the second call: name -> first failures
 
 
@@ -58,6 +61,32 @@ async def test_scenario(results: dict[str, ScenarioResult], name: str) -> None:
     # The durable record holds the conversation, and what the bot said was really heard.
     assert result.stored_transcript, "no turns were stored"
     assert any(t["speaker"] == "bot" and t["text"] for t in result.transcript)
+
+
+async def test_turns_end_early_without_cutting_anyone_off(
+    results: dict[str, ScenarioResult],
+) -> None:
+    """Some turns are answered in their pause (before the VAD's 0.5 s); no caller is talked over.
+
+    The server runs in this process, so its early-turn counter is this suite's.
+    A caller saying a secret is talked over on purpose (the warning), so those
+    scenarios do not count.
+    """
+    cut = [
+        r.name
+        for r in results.values()
+        if r.name not in CUT_IN_ON_PURPOSE
+        for t in r.caller_turns
+        if t["cut_off"]
+    ]
+    assert not cut, f"callers cut off mid-turn in {cut}"
+    early = sum(
+        sample.value
+        for metric in metrics.EARLY_TURNS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+    assert early > 0, "no turn ended before the VAD's silence was up"
 
 
 async def test_every_outcome_reaches_the_wallet_backend_signed(

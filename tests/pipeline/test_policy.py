@@ -9,6 +9,7 @@ error turned into an apology.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,6 +194,27 @@ async def test_an_unfinished_answer_in_a_pause_waits_for_the_turn_to_end() -> No
     frames = await h.run(early, SleepFrame(0.05))
     assert "payment_question" not in spoken_keys(frames)
     assert h.engine.state.name == "identify"
+
+
+async def test_any_words_are_answered_in_a_pause_when_the_caller_sounds_finished() -> None:
+    h = Harness()
+    early = HeardFrame(
+        text="I want to talk to a real person",
+        confidence=0.9,
+        speculative=True,
+        turn=1,
+        finished_probability=0.9,
+    )
+    await h.run(early, SleepFrame(0.05))
+    assert h.session.escalated
+
+
+async def test_other_words_wait_if_the_caller_does_not_sound_finished() -> None:
+    h = Harness()
+    words = HeardFrame(text="I want to talk to a real person", speculative=True, turn=1)
+    judged = replace(words, finished_probability=0.2)
+    await h.run(words, SleepFrame(0.05), judged, SleepFrame(0.05))
+    assert not h.session.escalated
 
 
 async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:

@@ -39,8 +39,11 @@ from voicebot.dialog.understanding import (
 )
 from voicebot.errors import DialogError
 
-# Without it Whisper hears "Please stop calling me" as "please start calling me".
-OPT_OUT_SPEECH = "Stop calling me."
+# The one request that must never be misheard. Without it Whisper hears "Please
+# stop calling me" as "please start calling me"; with "Stop calling me." alone,
+# often as "Place that call on me." (7 of 12 syntheses of the suite's caller-high
+# voice, against 1 of 12 with this; docs/status.md).
+OPT_OUT_SPEECH = "Please stop calling me."
 # Answers whose meaning is in a value an LLM label cannot carry: never asked of one.
 _VALUE_INTENTS = frozenset({"rating", "time", "comment"})
 # Answers the turn may end on before the VAD's silence is up (``complete_answer``).

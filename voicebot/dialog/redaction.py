@@ -450,6 +450,8 @@ def _dense_seed_runs(masked: str) -> list[_Span]:
     rare = [seed_like(w) and w not in EVERYDAY_BIP39 for w in said]
     spans: list[_Span] = []
     for i in range(len(found) - _DENSE_WINDOW + 1):
+        if _MASK in masked[found[i].start() : found[i + _DENSE_WINDOW - 1].end()]:
+            continue  # a secret already redacted lies between: it was never seed words
         hits = [j for j in range(i, i + _DENSE_WINDOW) if seed_like(said[j])]
         if len(hits) < _DENSE_SEEDS or sum(rare[j] for j in hits) < _DENSE_RARE:
             continue

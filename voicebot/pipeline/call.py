@@ -95,6 +95,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         voicemail_wait_s=settings.voicemail_wait_s,
         assistant=services.assistant,
         fallback_text=fallback_text,
+        finished_threshold=settings.turn_finished_threshold,
     )
     # Only a machine that is still playing its greeting needs its beep found.
     beep = [BeepDetector()] if session.machine == "start" else []
@@ -103,6 +104,8 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         pauses=analyzer if settings.speculate_after_s > 0 else None,
         speculate_after_s=settings.speculate_after_s,
         early_turns=settings.early_turns,
+        turn_model=models.turn_session if settings.turn_model else None,
+        early_after_s=settings.early_turn_after_s,
     )
     hearing: list[Any] = [vad, transcriber]
     speaking: list[Any] = [

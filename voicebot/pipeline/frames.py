@@ -67,6 +67,9 @@ class HeardFrame(SystemFrame):
     # Heard in a pause before the VAD was sure the turn ended; the policy may
     # answer it at once if it fully answers the question (``complete_answer``).
     speculative: bool = False
+    # On a speculative frame, with the turn model on: P(the caller has finished),
+    # from how the turn sounded (``voicebot.pipeline.turn``); None: not asked.
+    finished_probability: float | None = None
     turn: int = 0  # which caller turn (VAD segment) of the call this is
     same_as_speculative: bool = False  # the final words are the speculative ones, unchanged
 

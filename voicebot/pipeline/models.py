@@ -1,6 +1,6 @@
 """The speech models, loaded once per process and shared by every call.
 
-All three come from installed packages and are opened by path, so nothing is
+All four come from installed packages and are opened by path, so nothing is
 fetched from a model hub at run time (faster-whisper would download a model
 given by name, and pipecat's Piper service downloads a voice it cannot find).
 """
@@ -19,6 +19,7 @@ from loguru import logger
 from voicebot.config import Settings
 from voicebot.errors import ConfigError
 from voicebot.pipeline.tts import PhraseCache, SynthesisPace, synthesize
+from voicebot.pipeline.turn import load_turn_session
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -31,6 +32,7 @@ class SpeechModels:
     whisper: WhisperModel
     piper: Any  # piper.PiperVoice; typed loosely because piper-tts is an optional extra
     silero_session: Any  # onnxruntime.InferenceSession, shared; each call keeps its own state
+    turn_session: Any  # smart-turn's onnxruntime.InferenceSession (``voicebot.pipeline.turn``)
     load_seconds: dict[str, float]
     pace: SynthesisPace = field(default_factory=SynthesisPace)  # Piper's speed here, learnt
     phrases: PhraseCache = field(default_factory=PhraseCache)  # synthesised once per process
@@ -117,8 +119,18 @@ def _load(settings: Settings) -> SpeechModels:
         str(silero_path), providers=["CPUExecutionProvider"], sess_options=opts
     )
     timings["silero"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    turn = load_turn_session()
+    timings["smart_turn"] = time.perf_counter() - t
     logger.info(f"speech models loaded: {timings}")
-    return SpeechModels(whisper=whisper, piper=piper, silero_session=silero, load_seconds=timings)
+    return SpeechModels(
+        whisper=whisper,
+        piper=piper,
+        silero_session=silero,
+        turn_session=turn,
+        load_seconds=timings,
+    )
 
 
 def get_models(settings: Settings) -> SpeechModels:

@@ -75,6 +75,7 @@ class DialogPolicy(FrameProcessor):
         voicemail_wait_s: float,
         fallback_text: str,
         assistant: IntentHelper | None = None,
+        finished_threshold: float = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +89,8 @@ class DialogPolicy(FrameProcessor):
         self._voicemail_wait_s = voicemail_wait_s
         self._fallback_text = fallback_text
         self._assistant = assistant
+        # P(finished) from the turn model at which a pause's words are answered.
+        self._finished_threshold = finished_threshold
         self._silence_task: asyncio.Task[None] | None = None
         self._beep_task: asyncio.Task[None] | None = None
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
@@ -248,8 +251,14 @@ class DialogPolicy(FrameProcessor):
         if not frame.text.strip() or self._early_turn == frame.turn:
             return
         heard = self._engine.understand(frame.text, frame.confidence)
-        if not self._engine.complete_answer(heard):
+        reason = self._early_reason(heard, frame.finished_probability)
+        if reason is None:
             return
+        metrics.EARLY_TURNS.labels(reason=reason).inc()
+        logger.debug(
+            f"{self}: turn {frame.turn} ends in its pause ({reason}, "
+            f"P(finished)={frame.finished_probability})"
+        )
         self._early_turn, self._early_text = frame.turn, frame.text
         self._caller_turn_open = False
         self._session.record_caller(frame.text, "speech", frame.confidence)
@@ -257,6 +266,21 @@ class DialogPolicy(FrameProcessor):
         reply = self._engine.act(heard)
         if reply is not None:
             await self._say(reply, answers=_timing(frame, heard_at))
+
+    def _early_reason(self, heard: Interpretation, finished: float | None) -> str | None:
+        """Why a pause's words may be answered now ("answer", "sounds_finished"), or None.
+
+        The words come first alone (``finished`` None): taken if they fully
+        answer the question (``DialogEngine.complete_answer``). Then, if the
+        pause goes on, with the turn model's P(finished): any words are taken
+        if the caller sounds done, unless nothing was understood and an LLM
+        could still be asked (that waits for the final words).
+        """
+        if finished is None:
+            return "answer" if self._engine.complete_answer(heard) else None
+        if heard.intent == Intent.NONE and self._assistant is not None:
+            return None
+        return "sounds_finished" if finished >= self._finished_threshold else None
 
     async def _understand(self, frame: HeardFrame) -> Reply | None:
         """Offline first; the optional LLM only when that understood nothing."""
