@@ -366,11 +366,11 @@ class WhisperTranscriber(FrameProcessor):
         being cut off at a comma: the suite's callers pause up to 0.45 s after
         "Yes," or "Wait," (0.3 s after a longer phrase), and neither Whisper
         ("Yes.") nor the turn model (P 0.85-0.98) hears that "Yes," goes on
-        (docs/status.md). The words go
-        first, alone (the policy may take them if they answer the question);
-        then, if the pause still goes on, again with the turn model's verdict
-        on the audio so far. The model runs after Whisper, not beside it: on 2
-        cores, beside it made the words ~100 ms later.
+        (docs/status.md). The words go first, alone (the policy may take them
+        if they answer the question); then, if the pause still goes on, again
+        with the turn model's verdict on the audio so far. The model runs
+        after Whisper, not beside it: on 2 cores, beside it made the words
+        ~50 ms later.
         """
         redaction = redact(result.text)
         if len(redaction.text.split()) < EARLY_MIN_WORDS or redaction.found:
