@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from loguru import logger
 from redis.exceptions import RedisError
 
 from voicebot import metrics
@@ -31,14 +33,19 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.db.create_tables)
         await services.redis.ping()
+        warming: asyncio.Task[None] | None = None
         if preload_models:
             await asyncio.to_thread(lambda: services.models)  # first call must not wait
+            # Calls are taken meanwhile; the phrases they need most are made first.
+            warming = asyncio.create_task(_warm_phrases(services), name="warm-phrases")
         if services.outcomes is not None:
             await services.outcomes.start()
         yield
         if services.outcomes is not None:
             await services.outcomes.stop()
         await services.close()
+        if warming is not None:
+            await warming  # close() stopped it: at most one phrase to finish
 
     app = FastAPI(title="voicebot", version="0.1.0", lifespan=lifespan)
     app.state.services = services
@@ -66,3 +73,14 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+async def _warm_phrases(services: Services) -> None:
+    """Synthesise the fixed phrases in the background; a failure only costs speed."""
+    started = time.perf_counter()
+    try:
+        made = await asyncio.to_thread(services.warm_phrases)
+    except Exception:
+        logger.exception("could not synthesise the fixed phrases in advance")
+        return
+    logger.info(f"{made} fixed phrases synthesised in {time.perf_counter() - started:.1f} s")

@@ -69,7 +69,10 @@ class Settings(BaseSettings):
 
     # Speech models: bundled packages, loaded by path. Empty means "the packaged one".
     whisper_model_dir: str = ""
-    whisper_threads: int = 2
+    # Two one-thread workers: on 2 cores greedy decoding is ~2x faster on one
+    # thread than on two, and two recognitions can run side by side
+    # (``voicebot.pipeline.stt.WhisperSlots``).
+    whisper_threads: int = 1
     whisper_workers: int = 2
     piper_voice_path: str = ""
 
@@ -77,14 +80,19 @@ class Settings(BaseSettings):
     # "stock": pipecat's own VAD/Whisper/Piper services, the benchmark's baseline.
     pipeline: Literal["voicebot", "stock"] = "voicebot"
     vad_stop_secs: float = 0.5
-    # Recognition starts after this much quiet, before the VAD is sure (0: off).
-    speculate_after_s: float = Field(default=0.15, ge=0)
+    # Recognition starts after this much quiet, before the VAD is sure (0: off);
+    # 0.03 is the VAD's first quiet window.
+    speculate_after_s: float = Field(default=0.03, ge=0)
     # Words heard in that pause may end the turn at once, before the VAD is sure:
     # when they fully answer the question, or when the turn model (smart-turn)
     # gives P(finished) >= turn_finished_threshold...
     early_turns: bool = True
     turn_model: bool = True
     turn_finished_threshold: float = Field(default=0.5, ge=0, le=1)
+    # ...as long as Whisper is this sure of them, if they mean anything: a less
+    # sure guess can differ from the final words ("Banana pancakes." was once
+    # "But never pancakes.", 0.51: a "no" to a payment).
+    early_turn_min_confidence: float = Field(default=0.75, ge=0, le=1)
     # ...and not before the pause is this long: the suite's callers pause up to
     # 0.3 s after a phrase ("Stop calling me. Take me..."); one-word turns ("Yes,")
     # always wait for the VAD.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -12,9 +13,11 @@ from voicebot.config import Settings
 from voicebot.dialer.queue import DialQueue
 from voicebot.dialog.flows import Flow, load_flow
 from voicebot.dialog.llm import IntentAssistant
+from voicebot.dialog.phrasing import business_values
 from voicebot.dialog.prompts import Prompts, load_prompts
 from voicebot.outcomes.dispatcher import OutcomeDispatcher
 from voicebot.pipeline.models import SpeechModels, get_models
+from voicebot.pipeline.tts import fixed_pieces
 from voicebot.records.db import Database
 
 PURPOSES = ("transaction_confirmation", "feedback")
@@ -34,6 +37,7 @@ class Services:
     outcomes: OutcomeDispatcher | None = None  # only when an outcome webhook URL is set
     # Optional LLM help for free speech; None unless VOICEBOT_LLM_BASE_URL is set.
     assistant: IntentAssistant | None = None
+    _closing: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -63,7 +67,22 @@ class Services:
     def models(self) -> SpeechModels:
         return get_models(self.settings)
 
+    def warm_phrases(self) -> int:
+        """Synthesise every fixed phrase of every locale (blocking); how many were new.
+
+        So that no caller waits for Piper on a phrase every call says; see
+        ``PhraseCache``. Stops early if the process is closing.
+        """
+        values = business_values(
+            business_name=self.settings.business_name,
+            callback_number=self.settings.callback_number,
+        )
+        texts = [t for prompts in self.prompts.values() for t in fixed_pieces(prompts, values)]
+        models = self.models
+        return models.phrases.warm(models.piper, texts, models.pace, stop=self._closing)
+
     async def close(self) -> None:
+        self._closing.set()
         await self.redis.aclose()
         await self.dial_queue.close()
         self.db.engine.dispose()

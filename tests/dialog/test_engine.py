@@ -297,3 +297,29 @@ def test_open_questions_never_end_a_turn_early(feedback: DialogEngine) -> None:
     assert feedback.state.name == "ask_comment"
     assert not feedback.complete_answer(feedback.understand("No.", 0.9))
     assert not feedback.complete_answer(feedback.understand("It was fine.", 0.9))
+
+
+def test_the_likely_next_lines_include_the_read_back_with_this_calls_values(
+    engine: DialogEngine,
+) -> None:
+    opening = engine.start()
+    assert opening.likely_next == engine.likely_next()
+    assert "Am I speaking with Alice? Please say yes or no." in opening.likely_next  # reprompt
+    asked = engine.hear("Yes, this is Alice.", 0.9)
+    assert asked is not None
+    texts = asked.likely_next
+    assert any(t.startswith("Just to be sure: you made the payment of 912 dollars") for t in texts)
+    assert any(t.startswith("Thank you for confirming.") for t in texts)
+    assert "Of course. When would be a good time to call you back?" in texts  # "call me later"
+    # "When?": the confirmation needs the time the caller is about to say.
+    when = engine.hear("Can you call me later?", 0.9)
+    assert when is not None and engine.state.name == "callback_when"
+    callbacks = [t for t in when.likely_next if t.startswith("Thank you. We will call you back")]
+    assert callbacks == ["Thank you. We will call you back later."]  # the unscheduled one
+
+
+def test_a_finished_call_has_nothing_next(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.hear("Yes, that was me.", 0.95)
+    assert reply is not None and reply.ends_call
+    assert reply.likely_next == () and engine.likely_next() == ()

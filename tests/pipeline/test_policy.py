@@ -217,6 +217,33 @@ async def test_other_words_wait_if_the_caller_does_not_sound_finished() -> None:
     assert not h.session.escalated
 
 
+async def test_a_full_answer_is_taken_whatever_the_turn_model_says() -> None:
+    """smart-turn scores "Yes, that was me." as low as 0.06 on these voices."""
+    h = Harness()
+    early = HeardFrame(
+        text="Yes, this is Alice.",
+        confidence=0.9,
+        speculative=True,
+        turn=1,
+        finished_probability=0.06,
+    )
+    frames = await h.run(early, SleepFrame(0.05))
+    assert "payment_question" in spoken_keys(frames)
+
+
+async def test_words_whisper_is_unsure_of_wait_for_the_turn_to_end() -> None:
+    """A guess at 0.51 can read differently after the pause ("But never pancakes.")."""
+    h = Harness()
+    words = HeardFrame(text="No.", confidence=0.51, speculative=True, turn=1)
+    judged = replace(words, finished_probability=0.95)
+    frames = await h.run(words, SleepFrame(0.05), judged, SleepFrame(0.05))
+    assert spoken_keys(frames) == ["opening", "identity_question"]  # nothing more yet
+    assert h.engine.state.name == "identify"
+    sure = Harness()
+    await sure.run(replace(words, confidence=0.9), SleepFrame(0.05))
+    assert sure.engine.state.name != "identify"
+
+
 async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:
     h = Harness()
     frames = await h.run(*heard("Yes, this is Alice."), SpeechFailedFrame(error="boom"))

@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from voicebot.pipeline.stt import (
     WhisperTranscriber,
     collapse_repeats,
     recognise,
+    whisper_slots,
     window_frames,
 )
 
@@ -34,25 +36,61 @@ def test_the_encoder_window_leaves_room_after_the_speech_within_whispers_30_s(
     assert window_frames(10_000) == 3000
 
 
-def test_a_speculative_recognition_never_waits_for_a_busy_whisper() -> None:
-    """While another call's turn is being recognised, a guess is skipped, not queued."""
-    held = threading.Event()
+class FakeWhisper:
+    """Stands in for a model with ``workers`` Whisper workers (only the slots are used)."""
+
+    def __init__(self, workers: int) -> None:
+        self.model = SimpleNamespace(num_workers=workers)
+
+
+async def test_a_speculative_recognition_never_waits_for_a_busy_whisper() -> None:
+    """While every worker recognises another turn, a guess is skipped, not queued."""
+    model = FakeWhisper(workers=2)
+    slots = whisper_slots(model)
     release = threading.Event()
-
-    def busy() -> None:
-        with stt._whisper_lock:
-            held.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=busy)
-    worker.start()
-    held.wait(5)
+    busy = [asyncio.create_task(slots.run(lambda: release.wait(5))) for _ in range(2)]
+    await asyncio.sleep(0.05)
     try:
+        assert slots.free() == 0
         silence = np.zeros(1600, dtype=np.int16)
-        assert recognise(None, silence, speculative=True) is None
+        assert await recognise(model, silence, speculative=True) is None  # type: ignore[arg-type]
     finally:
         release.set()
-        worker.join()
+        await asyncio.gather(*busy)
+    await asyncio.sleep(0.01)
+    assert slots.free() == 2
+
+
+async def test_recognitions_queue_for_a_worker_first_come_first_served() -> None:
+    slots = whisper_slots(FakeWhisper(workers=1))
+    order: list[int] = []
+    release = threading.Event()
+
+    def job(n: int) -> int:
+        release.wait(5)
+        order.append(n)
+        return n
+
+    tasks = [asyncio.create_task(slots.run(lambda n=n: job(n))) for n in range(3)]
+    await asyncio.sleep(0.05)
+    assert slots.free() == 0
+    release.set()
+    assert await asyncio.gather(*tasks) == [0, 1, 2]
+    assert order == [0, 1, 2]
+
+
+async def test_a_worker_stays_busy_until_its_thread_is_done() -> None:
+    """A call that ends stops waiting; the recognition still holds its worker."""
+    slots = whisper_slots(FakeWhisper(workers=1))
+    release = threading.Event()
+    waiting = asyncio.create_task(slots.run(lambda: release.wait(5)))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    await asyncio.sleep(0.05)
+    assert slots.free() == 0
+    release.set()
+    await asyncio.sleep(0.05)
+    assert slots.free() == 1
 
 
 class FakePause:
@@ -101,21 +139,55 @@ async def test_a_pauses_words_are_offered_only_once_the_pause_is_long_enough() -
     assert sent[0].speech_ended_at - sent[0].speech_stopped_at >= 0.3
 
 
-async def test_the_turn_models_verdict_follows_the_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The words go first (an answer needs nothing more); the verdict comes after Whisper."""
+def judging_with(
+    monkeypatch: pytest.MonkeyPatch, p: float, takes_s: float = 0.0
+) -> tuple[WhisperTranscriber, list[Frame], list[int]]:
+    """A transcriber in a 0.4 s pause whose turn model says ``p`` after ``takes_s``."""
     judged: list[int] = []
 
     def verdict(session: object, pcm: np.ndarray) -> float:
         judged.append(len(pcm))
-        return 0.8
+        time.sleep(takes_s)
+        return p
 
     monkeypatch.setattr(stt, "turn_end_probability", verdict)
-    pause = FakePause(already=0.4)
-    t, sent = transcriber_in_a_pause(pause, turn_model=object())
+    t, sent = transcriber_in_a_pause(FakePause(already=0.4), turn_model=object())
+    t.create_task = lambda coro, name=None: asyncio.create_task(coro)  # type: ignore[method-assign,assignment]
     t._segment = bytearray(3200)
+    return t, sent, judged
+
+
+async def test_the_turn_models_verdict_goes_with_the_words_when_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Begun before the words may be offered, the verdict comes with them, in one frame."""
+    t, sent, judged = judging_with(monkeypatch, 0.8)
+    assert t._pauses is not None
+    t._maybe_judge(t._pauses)
+    await asyncio.sleep(0.05)
+    await t._offer(Recognition("I want a person.", 0.9, 0.1), pause_id=1)
+    assert [f.finished_probability for f in sent if isinstance(f, HeardFrame)] == [0.8]
+    assert judged == [1600]
+    t._maybe_judge(t._pauses)  # once per pause
+    assert judged == [1600]
+
+
+async def test_a_late_verdict_follows_the_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer needs no verdict: the words do not wait for a slow turn model."""
+    t, sent, _judged = judging_with(monkeypatch, 0.8, takes_s=0.2)
+    assert t._pauses is not None
+    t._maybe_judge(t._pauses)
     await t._offer(Recognition("I want a person.", 0.9, 0.1), pause_id=1)
     assert [f.finished_probability for f in sent if isinstance(f, HeardFrame)] == [None, 0.8]
-    assert judged == [1600]
+
+
+async def test_the_turn_model_waits_for_a_pause_nearly_long_enough(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t, _sent, judged = judging_with(monkeypatch, 0.8)
+    t._maybe_judge(FakePause(already=0.1))  # 0.3 s may end the turn: judged from 0.2 s
+    await asyncio.sleep(0.01)
+    assert judged == []
 
 
 async def test_words_are_not_offered_if_the_caller_goes_on_talking() -> None:

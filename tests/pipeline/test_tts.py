@@ -1,16 +1,20 @@
 """The synthesiser's turn planning: early first audio, never a hole mid-turn."""
 
+import threading
+
 import numpy as np
 from pipecat.frames.frames import TTSAudioRawFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.dialog.engine import Line
+from voicebot.dialog.prompts import Prompts
 from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame
 from voicebot.pipeline.tts import (
     PhraseCache,
     PiperSpeaker,
     PlaybackTimeline,
     SynthesisPace,
+    fixed_pieces,
     plan_pieces,
     ready_to_start,
 )
@@ -116,3 +120,79 @@ def test_the_phrase_cache_keeps_the_most_recently_used() -> None:
     cache.put("Is that right?", three)
     assert cache.get("Goodbye.") is None  # the least recently used went
     assert cache.get("Thank you.") is one and cache.hits == 2
+
+
+def test_cached_pieces_cost_nothing_to_start_with() -> None:
+    # The same busy CPU as above, but every later piece is already made.
+    pace = SynthesisPace(rtf=0.5)
+    pending = plan_pieces((NOTICE, QUESTION))[1:]
+    assert ready_to_start(0.6, pending, pace, cached=lambda _text: True)
+    made = {"Before we go on,"}  # only the next one: the long clause after it still is not
+    assert not ready_to_start(0.6, pending, pace, cached=made.__contains__)
+
+
+class _CountingVoice:
+    """A voice that makes 0.1 s of sound per call and counts what it was asked."""
+
+    class config:
+        sample_rate = 8000
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def synthesize(self, text: str) -> list[_Chunk]:
+        self.said.append(text)
+        return [_Chunk(np.full(800, len(self.said), dtype=np.int16))]
+
+
+def test_warmed_phrases_are_made_once_and_never_pushed_out() -> None:
+    voice = _CountingVoice()
+    cache = PhraseCache(size=1)
+    assert cache.warm(voice, ["Thank you.", "Goodbye."]) == 2
+    assert cache.warm(voice, ["Thank you.", "Goodbye."]) == 0  # a second warm-up skips them
+    cache.put("A payment of 912 dollars.", np.zeros(4, dtype=np.int16))
+    cache.put("A payment of 40 dollars.", np.zeros(4, dtype=np.int16))
+    assert cache.get("A payment of 912 dollars.") is None  # the size limits only these
+    assert cache.has("Thank you.") and cache.has("Goodbye.")
+    assert voice.said == ["Thank you.", "Goodbye."]
+
+
+def test_a_warm_up_stops_when_asked() -> None:
+    voice = _CountingVoice()
+    stop = threading.Event()
+    stop.set()
+    assert PhraseCache().warm(voice, ["Thank you."], stop=stop) == 0
+    assert voice.said == []
+
+
+def test_fixed_pieces_leave_out_what_changes_per_call_and_put_openings_first() -> None:
+    prompts = Prompts(
+        locale="en-US",
+        lines={
+            "identity_question": "Am I speaking with {first_name}?",
+            "payment_details": "Thank you. We noticed a payment of {amount} at {merchant}.",
+            "opening": "Hello, this is {business_name}. How are you today?",
+        },
+    )
+    pieces = fixed_pieces(prompts, {"business_name": "Nova Wallet"})
+    assert pieces == ["Hello, this is Nova Wallet.", "Thank you.", "How are you today?"]
+
+
+async def test_the_likely_next_lines_are_made_while_the_turn_plays() -> None:
+    voice = _CountingVoice()
+    cache = PhraseCache()
+    cache.warm(voice, ["Thank you for confirming."])
+    speaker = PiperSpeaker(voice, PlaybackTimeline(), SynthesisPace(), phrases=cache)
+    readback = "Just to be sure: you made the payment of 912 dollars at Amazon. Is that right?"
+    turn = SpeakFrame(
+        lines=(QUESTION,),
+        likely_next=("Thank you for confirming. No further action is needed.", readback),
+    )
+    await run_test(speaker, frames_to_send=[turn, SleepFrame(0.3)])
+    # The question, then only the read-back's first sentence: the thanks was made already.
+    assert voice.said == [
+        "Thank you for confirming.",
+        QUESTION.text,
+        "Just to be sure: you made the payment of 912 dollars at Amazon.",
+    ]
+    assert cache.has("Just to be sure: you made the payment of 912 dollars at Amazon.")

@@ -135,7 +135,7 @@ async def run_config(
 
     variant = settings.model_copy(update={"pipeline": pipeline})
     started = time.monotonic()
-    async with Simulator(variant, on_event=on_event) as sim:
+    async with Simulator(variant, on_event=on_event, warm=True) as sim:
         sampler = _Sampler(lambda: sim._live_calls)
         sampling = asyncio.create_task(sampler.run())
         try:

@@ -6,7 +6,8 @@ other defaults), the stock ``WhisperSTTService`` (segment transcription when
 the VAD says the turn ended) and the stock ``PiperTTSService`` (one sentence
 after another, at the voice's rate, resampled by the transport). Both load the
 same model files as ours, by path, so the comparison is of the pipeline, not
-of the models. Two small adapters let our dialog policy sit between them.
+of the models. Two small adapters let our dialog policy sit between them. The
+transport keeps pipecat's own ``TwilioFrameSerializer`` too (``pipeline/call.py``).
 Selected with ``VOICEBOT_PIPELINE=stock``; only ``voicebot bench`` uses it.
 """
 

@@ -127,6 +127,8 @@ class Reply:
     expected_speech: str = ""
     outcome: str | None = None
     escalate: bool = False
+    # What the caller's answer may make the bot say next (``DialogEngine.likely_next``).
+    likely_next: tuple[str, ...] = ()
 
     @property
     def ends_call(self) -> bool:
@@ -359,6 +361,28 @@ class DialogEngine:
             self.fields[name] = value
             self.values[name] = value
 
+    def likely_next(self) -> tuple[str, ...]:
+        """The first line of each reply the current question may lead to, as said on this call.
+
+        For the synthesiser to make while the caller answers: a line with the
+        customer's name or amount ("Just to be sure: you made the payment of
+        912 dollars...") is not among the phrases made at start-up. A line
+        that needs a value not known yet (the callback time) is left out.
+        """
+        if self.finished or self.expectation is None:
+            return ()
+        targets = [*self.state.on.values(), *self.flow.anywhere.values()]
+        says = [self.flow.state(t).say for t in targets if t != REPEAT]
+        keys = [say[0] for say in says if say]
+        keys += [k for k in (self.state.readback, self._reprompt_key()) if k]
+        texts: list[str] = []
+        for key in dict.fromkeys(keys):
+            try:
+                texts.append(self.prompts.render(key, self.values))
+            except DialogError:
+                continue  # a value the caller has yet to give
+        return tuple(texts)
+
     def _reprompt_key(self) -> str:
         return self.state.reprompt or self.state.say[-1]
 
@@ -399,4 +423,5 @@ class DialogEngine:
             expected_speech=speech,
             outcome=state.outcome,
             escalate=state.escalate,
+            likely_next=self.likely_next(),
         )

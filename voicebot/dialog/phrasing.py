@@ -50,15 +50,20 @@ def say_when(moment: datetime, timezone: str, now: datetime | None = None) -> st
     return f"on {local.strftime('%A, %B')} {local.day} at {clock}"
 
 
+def business_values(*, business_name: str, callback_number: str) -> dict[str, Any]:
+    """The placeholders that read the same on every call, phrased for speech."""
+    return {
+        "business_name": business_name,
+        "callback_number": " ".join(callback_number.lstrip("+")),
+    }
+
+
 def prompt_values(
     context: CallContext, *, business_name: str, callback_number: str
 ) -> dict[str, Any]:
     """The placeholders a call's prompts may use, already phrased for speech."""
-    values: dict[str, Any] = {
-        "business_name": business_name,
-        "callback_number": " ".join(callback_number.lstrip("+")),
-        "first_name": context.customer.first_name,
-    }
+    values = business_values(business_name=business_name, callback_number=callback_number)
+    values["first_name"] = context.customer.first_name
     tx = context.transaction
     if tx is not None:
         values |= {

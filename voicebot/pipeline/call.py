@@ -32,6 +32,7 @@ from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 from voicebot.records import calls as call_records
 from voicebot.records import opt_outs
 from voicebot.services import Services
+from voicebot.telephony.serializer import TwilioSerializer
 
 
 async def run_call(websocket: WebSocket, session: CallSession, services: Services) -> None:
@@ -60,16 +61,18 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
     async def publish_event(event: dict[str, Any]) -> None:
         await services.store.publish(session.call_id, event)
 
+    # The benchmark's baseline keeps pipecat's own serializer, resampler and all.
+    serializer = TwilioFrameSerializer if settings.pipeline == "stock" else TwilioSerializer
     transport = FastAPIWebsocketTransport(
         websocket,
         FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
             add_wav_header=False,
-            serializer=TwilioFrameSerializer(
+            serializer=serializer(
                 session.stream_sid,
                 session.call_sid,
-                params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+                params=TwilioSerializer.InputParams(auto_hang_up=False),
             ),
         ),
     )
@@ -96,6 +99,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         assistant=services.assistant,
         fallback_text=fallback_text,
         finished_threshold=settings.turn_finished_threshold,
+        early_min_confidence=settings.early_turn_min_confidence,
     )
     # Only a machine that is still playing its greeting needs its beep found.
     beep = [BeepDetector()] if session.machine == "start" else []

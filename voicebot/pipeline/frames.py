@@ -35,6 +35,8 @@ class SpeakFrame(DataFrame):
 
     lines: tuple[Line, ...] = ()
     answers: TurnTiming | None = None  # set when the turn answers something the caller said
+    # Lines the caller's answer may lead to: made in advance once this turn is queued.
+    likely_next: tuple[str, ...] = ()
 
 
 @dataclass

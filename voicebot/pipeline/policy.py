@@ -76,6 +76,7 @@ class DialogPolicy(FrameProcessor):
         fallback_text: str,
         assistant: IntentHelper | None = None,
         finished_threshold: float = 0.5,
+        early_min_confidence: float = 0.75,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +92,8 @@ class DialogPolicy(FrameProcessor):
         self._assistant = assistant
         # P(finished) from the turn model at which a pause's words are answered.
         self._finished_threshold = finished_threshold
+        # How sure Whisper must be of a pause's words for them to mean something now.
+        self._early_min_confidence = early_min_confidence
         self._silence_task: asyncio.Task[None] | None = None
         self._beep_task: asyncio.Task[None] | None = None
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
@@ -270,14 +273,21 @@ class DialogPolicy(FrameProcessor):
     def _early_reason(self, heard: Interpretation, finished: float | None) -> str | None:
         """Why a pause's words may be answered now ("answer", "sounds_finished"), or None.
 
-        The words come first alone (``finished`` None): taken if they fully
-        answer the question (``DialogEngine.complete_answer``). Then, if the
-        pause goes on, with the turn model's P(finished): any words are taken
-        if the caller sounds done, unless nothing was understood and an LLM
-        could still be asked (that waits for the final words).
+        Words that fully answer the question (``DialogEngine.complete_answer``)
+        are taken whatever the turn model says (``finished``, None if it has
+        not spoken yet): on these voices it scores finished answers as low as
+        0.06. Other words are taken if the caller sounds done, unless nothing
+        was understood and an LLM could still be asked (that waits for the
+        final words). Words that mean something are taken only if Whisper is
+        sure of them: a guess it is not sure of may read differently once the
+        pause is over.
         """
+        if heard.intent != Intent.NONE and heard.confidence < self._early_min_confidence:
+            return None
+        if self._engine.complete_answer(heard):
+            return "answer"
         if finished is None:
-            return "answer" if self._engine.complete_answer(heard) else None
+            return None
         if heard.intent == Intent.NONE and self._assistant is not None:
             return None
         return "sounds_finished" if finished >= self._finished_threshold else None
@@ -337,7 +347,9 @@ class DialogPolicy(FrameProcessor):
             await self._on_opt_out(self._session)
         if answers is not None:
             answers = replace(answers, replied_at=time.monotonic())
-        await self.push_frame(SpeakFrame(lines=reply.lines, answers=answers))
+        await self.push_frame(
+            SpeakFrame(lines=reply.lines, answers=answers, likely_next=reply.likely_next)
+        )
         for line in reply.lines:  # after the reply is on its way: the caller is waiting
             self._session.record_bot(line.text)
             self._event({"type": "bot", "key": line.key, "text": line.text})

@@ -20,9 +20,12 @@ import contextlib
 import math
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -44,6 +47,8 @@ from voicebot import metrics
 from voicebot.dialog.redaction import redact
 from voicebot.pipeline.frames import CallerResumedFrame, HeardFrame, RecognitionHintsFrame
 from voicebot.pipeline.turn import turn_end_probability
+
+T = TypeVar("T")
 
 WHISPER_RATE = 16000
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
@@ -67,6 +72,9 @@ REPETITION_PENALTY = 1.1
 # A one-word turn ("Yes," "Wait,") is often the start of a longer one: only the
 # VAD ends it. Longer words may end the turn in a pause (``WhisperTranscriber._offer``).
 EARLY_MIN_WORDS = 2
+# The turn model (~60-100 ms on a free core) starts this long before a pause's
+# words may be offered, beside Whisper's one thread, so its verdict comes with them.
+TURN_MODEL_LEAD_S = 0.1
 TOKENS_PER_S = 6  # fast speech is ~4 tokens a second; beyond this it is a loop
 MAX_NEW_TOKENS = 200
 
@@ -127,26 +135,77 @@ def transcribe(
     return Recognition(text=text, confidence=confidence, seconds=time.perf_counter() - started)
 
 
-# One recognition at a time in this process, each with all of Whisper's threads:
-# on 2 cores, two at once take twice as long each, so a caller who finished
-# first would wait for one who finished later. Speculative ones never wait.
-_whisper_lock = threading.Lock()
+class WhisperSlots:
+    """Where recognitions run: one thread per Whisper worker, a queue in front.
+
+    Each worker runs on one thread. On 2 cores, greedy decoding on one thread
+    is ~2x faster than on two (tiny.en's matrices are too small to split), and
+    the encoder gains only ~10% from a second thread; so two one-thread
+    recognitions side by side beat two two-thread ones in a row, for one call
+    (a stale guess no longer holds up the fresh one) and for many (measured,
+    docs/status.md). More at once would only slow each one down, so the rest
+    wait in this executor's queue, first come first served, and not in the
+    event loop's shared threads, which synthesis and the database need.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="whisper")
+        self._in_flight = 0  # running or queued; touched only on the event loop
+
+    def free(self) -> int:
+        """Workers with nothing to do."""
+        return max(0, self.size - self._in_flight)
+
+    async def run(self, fn: Callable[[], T], *, speculative: bool = False) -> T | None:
+        """``fn()`` on a Whisper worker; None at once if ``speculative`` and none is free.
+
+        A guess that cannot start now is useless, so it never queues.
+        """
+        if speculative and not self.free():
+            return None
+        loop = asyncio.get_running_loop()
+        self._in_flight += 1
+        job = self._executor.submit(fn)
+        # Freed when the thread is done, even if the caller stopped waiting (a call
+        # that ended): until then the worker is still busy.
+        job.add_done_callback(lambda _job: _call_soon(loop, self._release))
+        return await asyncio.wrap_future(job)
+
+    def _release(self) -> None:
+        self._in_flight -= 1
 
 
-def recognise(
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is counting
+        loop.call_soon_threadsafe(callback)
+
+
+_slots: weakref.WeakKeyDictionary[Any, WhisperSlots] = weakref.WeakKeyDictionary()
+_slots_lock = threading.Lock()
+
+
+def whisper_slots(model: Any) -> WhisperSlots:
+    """The slots of this model, as many as its workers (one if it does not say)."""
+    with _slots_lock:
+        slots = _slots.get(model)
+        if slots is None:
+            workers = getattr(getattr(model, "model", None), "num_workers", 1)
+            slots = _slots[model] = WhisperSlots(max(1, int(workers)))
+        return slots
+
+
+async def recognise(
     model: WhisperModel,
     pcm16k: np.ndarray,
     *,
     speculative: bool = False,
     prompt: str = "",
 ) -> Recognition | None:
-    """``transcribe`` a caller's turn, one at a time; None if ``speculative`` and busy."""
-    if not _whisper_lock.acquire(blocking=not speculative):
-        return None
-    try:
-        return transcribe(model, pcm16k, prompt=prompt)
-    finally:
-        _whisper_lock.release()
+    """``transcribe`` a caller's turn on a Whisper worker; None if ``speculative`` and busy."""
+    return await whisper_slots(model).run(
+        lambda: transcribe(model, pcm16k, prompt=prompt), speculative=speculative
+    )
 
 
 def window_frames(feature_frames: int) -> int:
@@ -208,6 +267,11 @@ def collapse_repeats(text: str, keep: int = 3) -> str:
     return " ".join(out)
 
 
+def _verdict(task: asyncio.Task[float | None]) -> float | None:
+    """A finished turn-model task's P(finished); None if it failed."""
+    return None if task.cancelled() or task.exception() is not None else task.result()
+
+
 def _skipped(task: asyncio.Task[Recognition | None]) -> bool:
     """A speculative recognition that found Whisper busy and did nothing."""
     return not task.cancelled() and task.exception() is None and task.result() is None
@@ -225,6 +289,12 @@ class PauseSource(Protocol):
 class _Speculation:
     pause_id: int
     task: asyncio.Task[Recognition | None]
+
+
+@dataclass
+class _Judgement:
+    pause_id: int
+    task: asyncio.Task[float | None]
 
 
 class WhisperTranscriber(FrameProcessor):
@@ -256,6 +326,7 @@ class WhisperTranscriber(FrameProcessor):
         self._speculate_after_s = speculate_after_s
         self._early_turns = early_turns
         self._speculation: _Speculation | None = None
+        self._judgement: _Judgement | None = None  # the turn model on this pause, if begun
         self._turn = 0  # caller turns (VAD segments) so far
         self._offered: tuple[int, int] | None = None  # (turn, pause) sent as speculative
         self._hints = RecognitionHintsFrame()
@@ -285,6 +356,7 @@ class WhisperTranscriber(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._speaking = True
             self._speculation = None
+            self._judgement = None
             self._turn += 1
             self._segment = bytearray(b"".join(self._pre_roll))
             self._partial_at = len(self._segment)
@@ -329,6 +401,7 @@ class WhisperTranscriber(FrameProcessor):
         pauses = self._pauses
         if pauses is None:
             return
+        self._maybe_judge(pauses)
         if pauses.silence_s() < self._speculate_after_s:
             if self._speculation is not None and pauses.silence_s() == 0:
                 self._speculation = None  # they went on talking: the guess is stale
@@ -341,12 +414,22 @@ class WhisperTranscriber(FrameProcessor):
         guess = self._speculation
         retry = guess is not None and guess.task.done() and _skipped(guess.task)
         if guess is None or guess.pause_id != pauses.pause_id or retry:
-            if _whisper_lock.locked():
+            if not whisper_slots(self._model).free():
                 return  # Whisper is busy: look again at the next audio frame
             task = self.create_task(
                 self._speculate(bytes(self._segment), pauses.pause_id), "whisper-speculative"
             )
             self._speculation = _Speculation(pauses.pause_id, task)
+
+    def _maybe_judge(self, pauses: PauseSource) -> None:
+        """Start the turn model on a pause about to be long enough for an early end."""
+        if self._turn_model is None:
+            return
+        if pauses.silence_s() < self._early_after_s - TURN_MODEL_LEAD_S:
+            return
+        if self._judgement is None or self._judgement.pause_id != pauses.pause_id:
+            task = self.create_task(self._finished_probability(bytes(self._segment)), "turn-model")
+            self._judgement = _Judgement(pauses.pause_id, task)
 
     async def _speculate(self, audio: bytes, pause_id: int) -> Recognition | None:
         """Recognise the turn so far; offer the words to the policy if the pause goes on.
@@ -366,11 +449,10 @@ class WhisperTranscriber(FrameProcessor):
         being cut off at a comma: the suite's callers pause up to 0.45 s after
         "Yes," or "Wait," (0.3 s after a longer phrase), and neither Whisper
         ("Yes.") nor the turn model (P 0.85-0.98) hears that "Yes," goes on
-        (docs/status.md). The words go first, alone (the policy may take them
-        if they answer the question); then, if the pause still goes on, again
-        with the turn model's verdict on the audio so far. The model runs
-        after Whisper, not beside it: on 2 cores, beside it made the words
-        ~50 ms later.
+        (docs/status.md). The turn model's verdict on the pause goes with the
+        words if it is ready (``_maybe_judge`` starts it a little before);
+        if not, the words go alone first (the policy may take them if they
+        answer the question), then again with the verdict.
         """
         redaction = redact(result.text)
         if len(redaction.text.split()) < EARLY_MIN_WORDS or redaction.found:
@@ -379,14 +461,21 @@ class WhisperTranscriber(FrameProcessor):
         if silent is None:
             return  # the turn ended meanwhile (the final frame follows), or they went on
         self._offered = (self._turn, pause_id)
+        judgement = self._judgement
+        if judgement is None or judgement.pause_id != pause_id:
+            judgement = None
+        verdict = _verdict(judgement.task) if judgement and judgement.task.done() else None
         logger.debug(
             f"{self}: in a {silent:.2f} s pause heard {redaction.text!r} "
-            f"({result.confidence:.2f}, {result.seconds * 1000:.0f} ms)"
+            f"({result.confidence:.2f}, {result.seconds * 1000:.0f} ms), P(finished)={verdict}"
         )
-        await self._push_early(redaction.text, result, silent, None)
-        if self._turn_model is None:
+        if verdict is not None:
+            await self._push_early(redaction.text, result, silent, verdict)
             return
-        finished = await self._finished_probability(bytes(self._segment))
+        await self._push_early(redaction.text, result, silent, None)
+        if judgement is None:
+            return
+        finished = await judgement.task
         silent = await self._pause_reaching(0.0, pause_id)
         if finished is None or silent is None:
             return
@@ -433,8 +522,7 @@ class WhisperTranscriber(FrameProcessor):
             return None
 
     async def _recognise(self, audio: bytes, *, speculative: bool = False) -> Recognition | None:
-        return await asyncio.to_thread(
-            recognise,
+        return await recognise(
             self._model,
             np.frombuffer(audio, dtype=np.int16),
             speculative=speculative,
@@ -454,9 +542,7 @@ class WhisperTranscriber(FrameProcessor):
     async def _check_partial(self, audio: bytes) -> None:
         """Transcribe the turn so far; tell the policy only if a secret is in it."""
         try:
-            result = await asyncio.to_thread(
-                recognise, self._model, np.frombuffer(audio, dtype=np.int16)
-            )
+            result = await recognise(self._model, np.frombuffer(audio, dtype=np.int16))
         except Exception as e:
             logger.warning(f"{self}: partial recognition failed: {e!r}")
             return

@@ -27,13 +27,16 @@ import asyncio
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from loguru import logger
 from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     InterruptionFrame,
     TTSAudioRawFrame,
@@ -44,6 +47,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot.audio import TELEPHONE_RATE, resample
 from voicebot.dialog.engine import Line
+from voicebot.dialog.prompts import Prompts
 from voicebot.pipeline.frames import SpeakFrame, SpeechFailedFrame, TurnTimingFrame
 
 CHUNK_S = 0.1  # audio frame size handed to the output transport
@@ -147,17 +151,41 @@ def plan_pieces(lines: tuple[Line, ...]) -> list[Piece]:
     ]
 
 
+def fixed_pieces(prompts: Prompts, values: dict[str, Any]) -> list[str]:
+    """Every piece of every prompt that reads the same on every call, openings first.
+
+    ``values`` are the placeholders common to all calls (the business name);
+    a piece with any other placeholder (a name, an amount) is left out. The
+    first piece of a prompt is what a caller waits for, so those come first.
+    """
+    marker = "\x00"
+    firsts: list[str] = []
+    rest: list[str] = []
+    for key in sorted(prompts.keys()):
+        text = prompts.render(key, defaultdict(lambda: marker, values))
+        pieces = [p.text for p in plan_pieces((Line(key, text, True),))]
+        for i, piece in enumerate(pieces):
+            if marker not in piece:
+                (rest if i else firsts).append(piece)
+    return list(dict.fromkeys(firsts + rest))
+
+
 def ready_to_start(
-    buffered_s: float, pending: list[Piece], pace: SynthesisPace, safety: float = SAFETY
+    buffered_s: float,
+    pending: list[Piece],
+    pace: SynthesisPace,
+    safety: float = SAFETY,
+    cached: Callable[[str], bool] = lambda _text: False,
 ) -> bool:
     """Whether playback can start with ``buffered_s`` of audio and never run dry.
 
     Each pending piece must be synthesised (one after the other) before all the
-    audio ahead of it has played.
+    audio ahead of it has played; a ``cached`` one is ready already.
     """
     ahead, busy = buffered_s, 0.0
     for piece in pending:
-        busy += pace.synthesis_seconds(piece.text) * safety
+        if not cached(piece.text):
+            busy += pace.synthesis_seconds(piece.text) * safety
         if busy > ahead:
             return False
         ahead += pace.audio_seconds(piece.text)
@@ -172,24 +200,35 @@ def synthesize(voice: Any, text: str) -> np.ndarray:
 
 
 class PhraseCache:
-    """Audio of phrases already synthesised, shared by every call (least recently used go).
+    """Audio of phrases already synthesised, shared by every call.
 
     Most turns open with a fixed phrase ("Thank you.", a question asked on every
     call): played from here, their first audio leaves without waiting for Piper.
-    Memory only; 256 short phrases at 8 kHz are a few MB.
+    The fixed phrases of every prompt are made at start-up (``warm``) and kept;
+    other phrases (with a name or an amount) are kept while recently used.
+    Memory only: a few hundred short phrases at 8 kHz are a few MB.
     """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
+        self._fixed: dict[str, np.ndarray] = {}
         self._audio: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._warming = threading.Lock()  # one warm-up at a time; a second waits, then skips
         self.hits = 0
+
+    def has(self, text: str) -> bool:
+        with self._lock:
+            return text in self._fixed or text in self._audio
 
     def get(self, text: str) -> np.ndarray | None:
         with self._lock:
-            pcm = self._audio.get(text)
+            pcm = self._fixed.get(text)
+            if pcm is None:
+                pcm = self._audio.get(text)
+                if pcm is not None:
+                    self._audio.move_to_end(text)
             if pcm is not None:
-                self._audio.move_to_end(text)
                 self.hits += 1
             return pcm
 
@@ -199,6 +238,44 @@ class PhraseCache:
             self._audio.move_to_end(text)
             while len(self._audio) > self.size:
                 self._audio.popitem(last=False)
+
+    def warm(
+        self,
+        voice: Any,
+        texts: list[str],
+        pace: SynthesisPace | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Synthesise ``texts`` now and keep them for good (blocking); how many were new.
+
+        Runs beside live calls at start-up, a phrase at a time, until ``stop`` is set.
+        """
+        with self._warming:
+            return self._warm(voice, texts, pace, stop)
+
+    def _warm(
+        self,
+        voice: Any,
+        texts: list[str],
+        pace: SynthesisPace | None,
+        stop: threading.Event | None,
+    ) -> int:
+        made = 0
+        for text in texts:
+            if stop is not None and stop.is_set():
+                break
+            with self._lock:
+                if text in self._fixed:
+                    continue
+            started = time.perf_counter()
+            pcm = synthesize(voice, text)
+            if pace is not None:
+                pace.observe(len(text), time.perf_counter() - started, len(pcm) / TELEPHONE_RATE)
+            with self._lock:
+                self._fixed[text] = pcm
+                self._audio.pop(text, None)
+            made += 1
+        return made
 
 
 @dataclass
@@ -229,19 +306,48 @@ class PiperSpeaker(FrameProcessor):
         self._phrases = phrases
         self._voice_rate: int = voice.config.sample_rate
         self._turn = _TurnStats()
+        self._preparing: asyncio.Task[None] | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, SpeakFrame):
+            await self._stop_preparing()  # this turn's synthesis comes first
             try:
                 await self._speak(frame)
             except Exception as e:  # never dead air: the prepared apology, then hand over
                 logger.exception(f"{self}: synthesis failed: {e!r}")
                 await self._apologise(repr(e))
+                return
+            if frame.likely_next and self._phrases is not None:
+                self._preparing = self.create_task(self._prepare(frame.likely_next), "prepare-next")
             return
         if isinstance(frame, InterruptionFrame):
             self._timeline.clear()
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._stop_preparing()
         await self.push_frame(frame, direction)
+
+    async def _prepare(self, texts: tuple[str, ...]) -> None:
+        """Make the first piece of each likely next line while this turn plays.
+
+        Most are fixed phrases made at start-up; this makes the ones with the
+        call's own values, so that a read-back starts as fast as a "Thank you."
+        """
+        assert self._phrases is not None
+        for text in texts:
+            pieces = plan_pieces((Line("likely_next", text, True),))
+            first = pieces[0].text if pieces else ""
+            if first and not self._phrases.has(first):
+                try:
+                    await asyncio.to_thread(self._synthesize, first)
+                except Exception as e:  # only speed is lost: the turn synthesises it again
+                    logger.warning(f"{self}: could not prepare {first!r}: {e!r}")
+                    return
+
+    async def _stop_preparing(self) -> None:
+        task, self._preparing = self._preparing, None
+        if task is not None and not task.done():
+            await self.cancel_task(task)
 
     async def _speak(self, frame: SpeakFrame) -> None:
         context_id = f"turn-{id(frame)}"
@@ -256,7 +362,8 @@ class PiperSpeaker(FrameProcessor):
                 buffered = self._timeline.queued_seconds() + sum(
                     len(pcm) / TELEPHONE_RATE for _, pcm in held
                 )
-                if not ready_to_start(buffered, pieces[i + 1 :], self._pace):
+                cached = self._phrases.has if self._phrases is not None else lambda _t: False
+                if not ready_to_start(buffered, pieces[i + 1 :], self._pace, cached=cached):
                     logger.debug(
                         f"{self}: holding {buffered:.1f} s back at rtf {self._pace.rtf:.2f}"
                     )

@@ -33,16 +33,30 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         self._low_confidence_windows = 0
 
     pause_id: int = 0  # +1 each time the caller goes quiet while speaking
+    _quiet_windows: int = 0  # since the caller last spoke, in this turn's pause
 
     def _run_analyzer(self, buffer: bytes) -> VADState:
         before = self._vad_state
         state = super()._run_analyzer(buffer)
-        if state == VADState.STOPPING and before != VADState.STOPPING:
-            self.pause_id += 1
+        if state == VADState.STOPPING:
+            if before != VADState.STOPPING:
+                self.pause_id += 1
+            self._quiet_windows = self._vad_stopping_count
+        elif state == VADState.QUIET and before in (VADState.SPEAKING, VADState.STOPPING):
+            # The pause ended the turn: it is still a pause, not the caller resuming.
+            if before == VADState.SPEAKING:
+                self.pause_id += 1
+            self._quiet_windows = max(self._quiet_windows, self._vad_stop_frames)
+        elif state != VADState.QUIET:
+            self._quiet_windows = 0
         return state
 
     def silence_s(self) -> float:
-        """How long the caller has been quiet in the middle of a turn (0 while speaking)."""
-        if self._vad_state != VADState.STOPPING:
-            return 0.0
-        return self._vad_stopping_count * self.num_frames_required() / self.sample_rate
+        """How long the caller has been quiet since they last spoke (0 while speaking).
+
+        The pause that ends a turn keeps its length once the VAD is sure: the
+        recognition begun in it reads the state a moment before the VAD's
+        "stopped" reaches it, and must not take that moment for the caller
+        speaking again.
+        """
+        return self._quiet_windows * self.num_frames_required() / self.sample_rate

@@ -113,8 +113,9 @@ class InProcessServer(ServerThread):
     def __init__(self, settings: Settings) -> None:
         port = free_port()
         self.settings = settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{port}"})
+        self.app = create_app(self.settings)
         super().__init__(
-            create_app(self.settings),
+            self.app,
             port,
             "voicebot-server",
             ws_max_size=self.settings.ws_max_message_bytes,
@@ -202,8 +203,11 @@ class Simulator:
         url: str | None = None,
         out_dir: Path | None = None,
         on_event: EventSink | None = None,
+        warm: bool = False,
     ) -> None:
+        """``warm``: first wait for the server's fixed phrases (a benchmark's steady state)."""
         self.settings = settings
+        self.warm = warm
         self.url = url
         self.out_dir = out_dir or settings.output_dir
         self.on_event = on_event
@@ -220,6 +224,8 @@ class Simulator:
             self.server = InProcessServer(self.settings)
             await asyncio.to_thread(self.server.start)
             base_url = self.server.settings.public_base_url
+            if self.warm:
+                await asyncio.to_thread(self.server.app.state.services.warm_phrases)
         else:
             base_url = self.url
         models = await asyncio.to_thread(get_models, self.settings)
