@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.outcomes.helpers import Receiver
+from voicebot.api.auth import hash_key, new_api_key
 from voicebot.app import create_app
 from voicebot.config import REPO_ROOT, Settings
 
@@ -26,6 +27,9 @@ SCENARIOS = REPO_ROOT / "tests" / "scenarios"
 
 
 WEBHOOK_SECRET = secrets.token_hex(16)
+# API keys of the session's server: a supervisor and the product team (roles).
+SUPERVISOR_KEY = new_api_key()
+PRODUCT_KEY = new_api_key()
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +51,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, wallet_backend: Receiver)
         output_dir=tmp_path_factory.mktemp("out"),
         outcome_webhook_url=wallet_backend.url,
         outcome_webhook_secret=WEBHOOK_SECRET,
+        api_keys={"supervisors": hash_key(SUPERVISOR_KEY), "product": hash_key(PRODUCT_KEY)},
+        api_roles={"supervisors": ["supervisor"], "product": ["product"]},
     )
 
 

@@ -9,12 +9,12 @@ import statistics
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from loguru import logger
 
 from voicebot.bench.stats import percentile
-from voicebot.config import get_settings
+from voicebot.config import Role, get_settings
 from voicebot.errors import VoicebotError
 
 
@@ -237,13 +237,15 @@ def _worker() -> int:
     return 0
 
 
-def _api_key(name: str) -> int:
-    """Print a fresh key (for the client) and its hash (for the configuration)."""
+def _api_key(name: str, roles: list[str]) -> int:
+    """Print a fresh key (for the client), its hash and roles (for the configuration)."""
     from voicebot.api.auth import hash_key, new_api_key
 
     key = new_api_key()
     print(f"key for {name} (give it to them; it is not stored anywhere): {key}")
     print(f"add to VOICEBOT_API_KEYS (a JSON object): {json.dumps({name: hash_key(key)})}")
+    if roles != ["backend"]:
+        print(f"add to VOICEBOT_API_ROLES (a JSON object): {json.dumps({name: roles})}")
     return 0
 
 
@@ -337,13 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--stagger", type=float, default=2.0, help="spread of first call starts (s)")
     bench.add_argument("--out", type=Path, default=Path("out/bench"), help="JSON and PNG go here")
 
-    key = sub.add_parser("api-key", help="make a callbacks-API key for a client")
+    key = sub.add_parser("api-key", help="make an API key for a client")
     key.add_argument("name", help="the client's name, as it will appear in VOICEBOT_API_KEYS")
+    key.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        choices=get_args(Role),
+        help="backend (default: callbacks, consent), supervisor, product; repeatable",
+    )
 
     args = parser.parse_args(argv)
     _quiet_logs(args.log_level)
     if args.command == "api-key":
-        return _api_key(args.name)
+        return _api_key(args.name, sorted(set(args.roles or ["backend"])))
     try:
         if args.command == "serve":
             return _serve(args.host, args.port)

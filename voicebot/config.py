@@ -22,6 +22,10 @@ from voicebot.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+Role = Literal["backend", "supervisor", "product"]
+"""Who an API client is: the wallet's backend, a supervisor, the product team."""
+
+
 def _alias(name: str) -> AliasChoices:
     """Accept both the well-known name (``REDIS_URL``) and the prefixed one."""
     return AliasChoices(name, f"VOICEBOT_{name}")
@@ -153,9 +157,12 @@ class Settings(BaseSettings):
             raise ConfigError("DEFAULT_CALLING_HOURS: need 0 <= start < end <= 24")
         return value
 
-    # Callbacks API (/v1): client name -> SHA-256 hex of its API key (VOICEBOT_API_KEYS,
-    # JSON). Only hashes are configured; none at all means every /v1 request is 401.
+    # API (/v1): client name -> SHA-256 hex of its API key (VOICEBOT_API_KEYS, JSON).
+    # Only hashes are configured; none at all means every /v1 request is 401.
     api_keys: dict[str, str] = Field(default_factory=dict)
+    # What each client may do (VOICEBOT_API_ROLES, JSON: name -> list of roles).
+    # A client not listed is "backend" (the wallet's backend: callbacks, consent).
+    api_roles: dict[str, list[Role]] = Field(default_factory=dict)
     # GET /metrics asks for "Authorization: Bearer <this>" when set (Prometheus'
     # bearer_token); empty: open, for a monitoring network of its own.
     metrics_token: str = ""
@@ -174,6 +181,20 @@ class Settings(BaseSettings):
                 )
             checked[name] = digest.lower()
         return checked
+
+    @model_validator(mode="after")
+    def _check_api_roles(self) -> Settings:
+        """Roles for a client with no key are a typo that would grant nothing; say so."""
+        for name, roles in self.api_roles.items():
+            if name not in self.api_keys:
+                raise ConfigError(f"API_ROLES[{name!r}]: no such client in API_KEYS")
+            if not roles:
+                raise ConfigError(f"API_ROLES[{name!r}]: give at least one role")
+        return self
+
+    def roles_of(self, client: str) -> frozenset[Role]:
+        """A client's roles; "backend" unless VOICEBOT_API_ROLES says otherwise."""
+        return frozenset(self.api_roles.get(client, ["backend"]))
 
     # Dialer workers (voicebot/dialer/). A callback gets at most dial_max_attempts
     # placed calls; after a busy/no-answer/failed one the next waits

@@ -10,6 +10,7 @@
     │   ├── CallbackNotFoundError  no callback under this id for this client
     │   ├── CallbackConflictError  a change the callback's state or event id forbids
     │   └── CallbackRequestError   a request that is well-formed but not acceptable now
+    ├── ReviewQueryError       a query for calls or feedback that cannot be answered
     ├── PhoneNumberError       a phone number that is not E.164
     ├── ConsentError           consent data that cannot be used (a DNC file with no number)
     ├── DialerError            placing a call or the fallback message failed
@@ -63,6 +64,14 @@ class CallbackConflictError(CallbackError):
 
 class CallbackRequestError(CallbackError):
     """A request valid in form but not now, e.g. a deadline already past; names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ReviewQueryError(VoicebotError):
+    """A review query (``/v1/calls``, ``/v1/feedback``) that cannot be answered; names the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

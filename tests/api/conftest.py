@@ -19,10 +19,14 @@ OTHER_KEY = new_api_key()
 
 @pytest.fixture(scope="session")
 def api_settings(settings: Settings) -> Settings:
-    """The session's settings plus API keys for two clients; no outcome dispatcher."""
+    """The session's settings plus two backend clients' keys; no outcome dispatcher."""
     return settings.model_copy(
         update={
-            "api_keys": {"wallet": hash_key(WALLET_KEY), "other-team": hash_key(OTHER_KEY)},
+            "api_keys": {
+                **settings.api_keys,
+                "wallet": hash_key(WALLET_KEY),
+                "other-team": hash_key(OTHER_KEY),
+            },
             "outcome_webhook_url": "",
         }
     )

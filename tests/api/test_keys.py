@@ -45,3 +45,38 @@ def test_the_cli_prints_a_key_and_the_line_to_configure(capsys: pytest.CaptureFi
     configured = json.loads(config_line.split(": ", 1)[1])
     assert configured == {"wallet": hash_key(key)}
     assert Settings(api_keys=configured).api_keys == configured
+
+
+def test_roles_come_from_the_environment_and_default_to_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keys = {"wallet": hash_key("a"), "ops": hash_key("b"), "pm": hash_key("c")}
+    monkeypatch.setenv("VOICEBOT_API_KEYS", json.dumps(keys))
+    monkeypatch.setenv("VOICEBOT_API_ROLES", json.dumps({"ops": ["supervisor"], "pm": ["product"]}))
+    settings = Settings()
+    assert settings.roles_of("wallet") == {"backend"}
+    assert settings.roles_of("ops") == {"supervisor"}
+    assert settings.roles_of("pm") == {"product"}
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"nobody": ["product"]}, "no such client"),
+        ({"wallet": []}, "at least one role"),
+        ({"wallet": ["admin"]}, "backend"),  # pydantic names the roles there are
+    ],
+)
+def test_a_wrong_role_fails_at_start_up(roles: dict[str, list[str]], message: str) -> None:
+    with pytest.raises((ConfigError, ValueError), match=message):
+        Settings(api_keys={"wallet": hash_key("a")}, api_roles=roles)
+
+
+def test_the_cli_prints_the_roles_to_configure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["api-key", "ops", "--role", "supervisor", "--role", "product"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    configured = json.loads(lines[1].split(": ", 1)[1])
+    roles = json.loads(lines[2].split(": ", 1)[1])
+    assert roles == {"ops": ["product", "supervisor"]}
+    settings = Settings(api_keys=configured, api_roles=roles)
+    assert settings.roles_of("ops") == {"supervisor", "product"}

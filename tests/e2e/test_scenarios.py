@@ -13,12 +13,18 @@ time, so it is seen and fixed rather than hidden. A real bug fails both calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
+import websockets
 
-from tests.conftest import SCENARIOS, WEBHOOK_SECRET, scenario_files
+from tests.conftest import PRODUCT_KEY, SCENARIOS, SUPERVISOR_KEY, WEBHOOK_SECRET, scenario_files
 from tests.outcomes.helpers import Receiver
 from voicebot import metrics
 from voicebot.outcomes.signing import HEADER, verify
@@ -34,8 +40,39 @@ CUT_IN_ON_PURPOSE = frozenset({"secret-card-number", "secret-seed-phrase"})
 FLAKY: dict[str, list[str]] = {}  # passed on the second call: name -> first failures
 
 
+def _server_url(simulator: Simulator) -> str:
+    assert simulator.server is not None, "the suite runs the server in-process"
+    return simulator.server.settings.public_base_url
+
+
 @pytest.fixture(scope="module")
-async def results(simulator: Simulator) -> dict[str, ScenarioResult]:
+async def live_feed(simulator: Simulator) -> AsyncIterator[list[dict[str, Any]]]:
+    """What a supervisor following every call on /v1/live receives during the suite."""
+    received: list[dict[str, Any]] = []
+    url = _server_url(simulator).replace("http://", "ws://") + "/v1/live"
+    headers = {"Authorization": f"Bearer {SUPERVISOR_KEY}"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+
+        async def listen() -> None:
+            async for message in ws:
+                received.append(json.loads(message))
+
+        listening = asyncio.create_task(listen())
+        yield received
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+
+
+@pytest.fixture(scope="module")
+def suite_started() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+async def results(
+    simulator: Simulator, live_feed: list[dict[str, Any]], suite_started: datetime
+) -> dict[str, ScenarioResult]:
     scenarios = load_scenarios([SCENARIOS])
     done = {
         r.name: r
@@ -109,3 +146,45 @@ async def test_every_outcome_reaches_the_wallet_backend_signed(
         signature = request.headers[HEADER.lower()]
         assert verify(WEBHOOK_SECRET, request.body, signature, request.at), result.name
         assert request.headers["idempotency-key"] == f"call-outcome:{payload['call_id']}"
+
+
+async def test_a_supervisor_follows_every_call_live_with_secrets_redacted(
+    results: dict[str, ScenarioResult], live_feed: list[dict[str, Any]]
+) -> None:
+    """/v1/live carries each call's words as they happen, and its end, never a secret."""
+    expected = {s.name: s.expect for s in load_scenarios([SCENARIOS])}
+    for result in results.values():
+        events = [e for e in live_feed if e["call_id"] == result.call_id]
+        kinds = {e["type"] for e in events}
+        assert {"bot", "ended"} <= kinds, f"{result.name}: live events {sorted(kinds)}"
+        for source, kind in (("speech", "heard"), ("keypad", "pressed")):
+            if any(t["source"] == source for t in result.stored_transcript):
+                assert kind in kinds, f"{result.name}: no {source} went live"
+        ended = next(e for e in events if e["type"] == "ended")
+        assert ended["outcome"] == result.outcome, result.name
+        said = json.dumps(events)
+        for secret in expected[result.name].transcript_must_not_contain:
+            assert secret not in said, f"{result.name}: {secret!r} went out live"
+
+
+async def test_the_product_team_reads_every_call_and_the_feedback_back(
+    results: dict[str, ScenarioResult], simulator: Simulator, suite_started: datetime
+) -> None:
+    """/v1/calls/{id} is the stored call; /v1/feedback counts the suite's ratings."""
+    headers = {"Authorization": f"Bearer {PRODUCT_KEY}"}
+    async with httpx.AsyncClient(base_url=_server_url(simulator), headers=headers) as api:
+        for result in results.values():
+            response = await api.get(f"/v1/calls/{result.call_id}")
+            assert response.status_code == 200, f"{result.name}: {response.text}"
+            call = response.json()
+            assert call["outcome"] == result.outcome, result.name
+            assert call["customer_phone"].startswith("+*"), "the number is masked"
+            assert [t["text"] for t in call["transcript"]] == [
+                t["text"] for t in result.stored_transcript
+            ], result.name
+        report = (await api.get("/v1/feedback", params={"since": suite_started.isoformat()})).json()
+    # Scenarios dialed twice (flaky) leave two calls: count the last ones only.
+    rated = [r.rating for r in results.values() if r.rating is not None]
+    assert report["rated"] >= len(rated)
+    for rating in set(rated):
+        assert report["ratings"][str(rating)] >= rated.count(rating)

@@ -1,4 +1,4 @@
-"""Request and response bodies of the callbacks API.
+"""Request and response bodies of the API: callbacks, and the review of calls.
 
 Validation here is about form only, so a stored request can always be read back
 through the same models; rules that depend on the clock (a deadline already
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from voicebot.records import callbacks as records
+from voicebot.records import review
 
 # E.164: "+", a country code that never starts with 0, 8 to 15 digits in all.
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
@@ -239,4 +240,107 @@ def callback_out(stored: records.Callback) -> Callback:
         gate_decisions=[
             GateDecision.model_validate(d, from_attributes=True) for d in stored.gate_decisions
         ],
+    )
+
+
+# Review (/v1/calls, /v1/feedback): what supervisors and the product team read.
+
+
+def mask_phone(phone: str) -> str:
+    """A number with all but its last four digits hidden: enough to tell calls apart."""
+    return "+" + "*" * max(len(phone) - 5, 0) + phone[-4:]
+
+
+class TranscriptTurn(BaseModel):
+    """One thing said or keyed; secrets were redacted before it was stored."""
+
+    speaker: Literal["bot", "caller"]
+    text: str
+    source: str = Field(description="speech, keypad or prompt")
+    offset_s: float = Field(description="seconds since the call's audio started")
+    confidence: float | None = Field(description="speech recognition confidence, callers only")
+
+
+class CallSummary(BaseModel):
+    """A call: why it was made, how it went, how it ended."""
+
+    id: str
+    call_sid: str | None
+    purpose: str
+    locale: str
+    customer_phone: str = Field(description="masked (+*******0123) unless you are a supervisor")
+    transaction_id: str | None
+    case_id: str | None
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    carrier_status: str | None
+    outcome: str | None = Field(description="null while the call is still going")
+    escalated: bool
+    fields: dict[str, Any] = Field(description="what the dialog stored: rating, comment, ...")
+    evidence: dict[str, Any] | None = Field(description="the words the outcome rests on")
+
+
+class CallDetail(CallSummary):
+    transcript: list[TranscriptTurn]
+
+
+class CallList(BaseModel):
+    calls: list[CallSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+
+
+class FeedbackItem(BaseModel):
+    call_id: str
+    case_id: str | None
+    rating: int | None = Field(ge=1, le=5)
+    comment: str | None
+    outcome: str | None
+    ended_at: datetime | None
+
+
+class FeedbackReport(BaseModel):
+    """Feedback calls in the period asked for."""
+
+    calls: int = Field(description="feedback calls in the period")
+    rated: int = Field(description="calls that gave a 1-5 rating")
+    average_rating: float | None
+    ratings: dict[int, int] = Field(description="how many gave each rating, 1 to 5")
+    outcomes: dict[str, int] = Field(description="calls by outcome (in_progress: not ended)")
+    items: list[FeedbackItem] = Field(description="the newest calls' ratings and comments")
+
+
+def call_out(view: review.CallView, *, show_phone: bool) -> CallSummary | CallDetail:
+    """The API's view of a call; phone numbers masked unless ``show_phone``."""
+    summary = CallSummary(
+        id=view.id,
+        call_sid=view.call_sid,
+        purpose=view.purpose,
+        locale=view.locale,
+        customer_phone=view.customer_phone if show_phone else mask_phone(view.customer_phone),
+        transaction_id=view.transaction_id,
+        case_id=view.case_id,
+        created_at=view.created_at,
+        answered_at=view.answered_at,
+        ended_at=view.ended_at,
+        carrier_status=view.carrier_status,
+        outcome=view.outcome,
+        escalated=view.escalated,
+        fields=view.fields,
+        evidence=view.evidence,
+    )
+    if view.turns is None:
+        return summary
+    transcript = [TranscriptTurn.model_validate(t, from_attributes=True) for t in view.turns]
+    return CallDetail(**summary.model_dump(), transcript=transcript)
+
+
+def feedback_out(report: review.FeedbackReport) -> FeedbackReport:
+    return FeedbackReport(
+        calls=report.calls,
+        rated=report.rated,
+        average_rating=report.average_rating,
+        ratings=report.ratings,
+        outcomes=report.outcomes,
+        items=[FeedbackItem.model_validate(i, from_attributes=True) for i in report.items],
     )

@@ -173,12 +173,13 @@ async def _store_opt_out(session: CallSession, services: Services, attempts: int
 
 
 async def _store_record(session: CallSession, services: Services) -> None:
+    outcome = session.outcome or "hung_up"
     try:
         await asyncio.to_thread(
             call_records.finish_call,
             services.db,
             session.call_id,
-            outcome=session.outcome or "hung_up",
+            outcome=outcome,
             escalated=session.escalated,
             fields=session.fields,
             evidence=session.evidence,
@@ -186,12 +187,11 @@ async def _store_record(session: CallSession, services: Services) -> None:
             failure=session.failure,
             deliver_to=services.settings.outcome_webhook_url or None,
         )
-        metrics.CALLS_ENDED.labels(
-            outcome=session.outcome or "hung_up", escalated=str(session.escalated).lower()
-        ).inc()
+        metrics.CALLS_ENDED.labels(outcome=outcome, escalated=str(session.escalated).lower()).inc()
         if services.outcomes is not None:
             services.outcomes.nudge()
-        await services.store.publish(session.call_id, {"type": "ended", **session.outcome_record()})
+        ended = {"type": "ended", **session.outcome_record(), "outcome": outcome}
+        await services.store.publish(session.call_id, ended)
     except Exception:
         logger.exception(f"{session.call_id}: could not store the call record")
         raise

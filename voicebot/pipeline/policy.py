@@ -327,6 +327,7 @@ class DialogPolicy(FrameProcessor):
 
     async def _on_keypad(self, digit: str) -> None:
         self._session.record_caller(digit, "keypad", 1.0)
+        self._event({"type": "pressed", "digit": digit})
         line = self._timeline.playing()
         if self._ending or self._awaiting_beep or (line is not None and not line.interruptible):
             return

@@ -24,7 +24,7 @@ class CallRecord(Base):
     locale: Mapped[str] = mapped_column(String(16))
     customer_phone: Mapped[str] = mapped_column(String(32), index=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     carrier_status: Mapped[str | None] = mapped_column(String(16))
