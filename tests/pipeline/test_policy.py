@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pipecat.frames.frames import EndWorkerFrame, Frame, InterruptionFrame
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import EndWorkerFrame, Frame, InputDTMFFrame, InterruptionFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.calls.context import CallContext, Customer, Transaction
@@ -22,7 +23,12 @@ from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.flows import load_flow
 from voicebot.dialog.prompts import load_prompts
 from voicebot.pipeline.frames import HeardFrame, SpeakFrame, SpeechFailedFrame
-from voicebot.pipeline.policy import DialogPolicy
+from voicebot.pipeline.policy import (
+    KEYPAD_BURST_GAP_S,
+    KEYPAD_HOLD_S,
+    KEYPAD_REDACTED,
+    DialogPolicy,
+)
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
 
@@ -250,3 +256,36 @@ async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:
     assert (h.session.outcome, h.session.escalated) == ("escalated", True)
     assert h.session.failure == "speech synthesis: boom"
     assert any(isinstance(f, EndWorkerFrame) for f in frames)
+
+
+def key(digit: str, then_s: float = 0.1) -> list[Frame]:
+    return [InputDTMFFrame(KeypadEntry(digit)), SleepFrame(then_s)]
+
+
+async def test_a_key_is_answered_once_its_hold_is_over() -> None:
+    h = Harness()
+    frames = await h.run(*key("1", then_s=KEYPAD_HOLD_S + 0.3))
+    assert "payment_question" in spoken_keys(frames)  # 1: "yes, this is me"
+    assert [(t.text, t.source) for t in h.session.turns if t.speaker == "caller"] == [
+        ("1", "keypad")
+    ]
+
+
+async def test_a_pin_typed_on_the_keypad_answers_nothing_and_is_never_recorded() -> None:
+    h = Harness()
+    pin = [frame for digit in "1234" for frame in key(digit)]
+    frames = await h.run(*pin, *key("5", then_s=KEYPAD_HOLD_S + 0.3))
+    keys = spoken_keys(frames)
+    assert keys.count("secret_warning") == 1
+    assert "payment_question" not in keys and h.engine.state.name == "identify"
+    caller = [t for t in h.session.turns if t.speaker == "caller"]
+    assert [t.text for t in caller] == [KEYPAD_REDACTED] * 5
+    assert h.log.count("pressed:") == 5  # live events say a key was pressed, never which
+
+
+async def test_keys_pressed_apart_are_separate_answers() -> None:
+    h = Harness()
+    gap = max(KEYPAD_BURST_GAP_S, KEYPAD_HOLD_S) + 0.2
+    await h.run(*key("1", then_s=gap), *key("1", then_s=gap))
+    assert h.session.outcome == "confirmed"
+    assert [t.text for t in h.session.turns if t.speaker == "caller"] == ["1", "1"]

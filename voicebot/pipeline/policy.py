@@ -59,6 +59,17 @@ class IntentHelper(Protocol):
     ) -> str | None: ...
 
 
+# The flows ask for one key at a time, so a burst of keys (each within
+# KEYPAD_BURST_GAP_S of the last) this long is a PIN or a card number being
+# typed: it is redacted from the record and the caller is warned, as for one
+# said aloud. A key is acted on only when no other follows within
+# KEYPAD_HOLD_S, so the first digit of a PIN never answers a question.
+KEYPAD_SECRET_DIGITS = 4
+KEYPAD_BURST_GAP_S = 1.5
+KEYPAD_HOLD_S = 0.5
+KEYPAD_REDACTED = "[redacted keypad digits]"
+
+
 class DialogPolicy(FrameProcessor):
     """Runs one call's dialog between the recogniser and the synthesiser."""
 
@@ -77,6 +88,7 @@ class DialogPolicy(FrameProcessor):
         assistant: IntentHelper | None = None,
         finished_threshold: float = 0.5,
         early_min_confidence: float = 0.75,
+        keypad_hold_s: float = KEYPAD_HOLD_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,8 +106,12 @@ class DialogPolicy(FrameProcessor):
         self._finished_threshold = finished_threshold
         # How sure Whisper must be of a pause's words for them to mean something now.
         self._early_min_confidence = early_min_confidence
+        self._keypad_hold_s = keypad_hold_s
         self._silence_task: asyncio.Task[None] | None = None
         self._beep_task: asyncio.Task[None] | None = None
+        self._key_task: asyncio.Task[None] | None = None  # a key waiting out its hold
+        self._key_burst: list[int] = []  # transcript indexes of the keys in this burst
+        self._last_key_at = float("-inf")
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
         self._events: set[asyncio.Task[None]] = set()
         self._early_turn = 0  # the caller turn answered on its words in a pause, if any
@@ -146,6 +162,7 @@ class DialogPolicy(FrameProcessor):
     async def cleanup(self) -> None:
         """The call is over (ended, hung up or cancelled): no timer may outlive it."""
         await self._cancel_silence_timer()
+        await self._cancel_key()
         if self._beep_task is not None:
             await self.cancel_task(self._beep_task)
         await super().cleanup()
@@ -312,6 +329,10 @@ class DialogPolicy(FrameProcessor):
     async def _cut_in(self) -> None:
         """The caller is saying a secret: talk over them with the warning."""
         self._cut_in_this_turn = True
+        await self._warn_of_secret()
+
+    async def _warn_of_secret(self) -> None:
+        """Warn the caller never to share a secret (once), then ask the question again."""
         line = self._timeline.playing()
         warning = line is not None and line.key in self._engine.flow.on_secret
         if warning or time.monotonic() < self._warning_until:
@@ -326,8 +347,27 @@ class DialogPolicy(FrameProcessor):
         self._warning_until = time.monotonic() + 3.0
 
     async def _on_keypad(self, digit: str) -> None:
+        """A key: recorded at once, answered after its hold, redacted if part of a secret.
+
+        The live event says only that a key was pressed: the bot's reply says
+        what it meant, and a PIN's first digits must not go out before the
+        burst is recognised.
+        """
+        now = time.monotonic()
+        if now - self._last_key_at > KEYPAD_BURST_GAP_S:
+            self._key_burst = []
+        self._last_key_at = now
+        self._key_burst.append(len(self._session.turns))
         self._session.record_caller(digit, "keypad", 1.0)
-        self._event({"type": "pressed", "digit": digit})
+        self._event({"type": "pressed"})
+        await self._cancel_key()
+        if len(self._key_burst) >= KEYPAD_SECRET_DIGITS:
+            self._session.redact_turns(self._key_burst, KEYPAD_REDACTED)
+            if len(self._key_burst) == KEYPAD_SECRET_DIGITS:
+                logger.info(f"{self}: keys typed in a burst; redacted, warning the caller")
+                await self._cancel_silence_timer()
+                await self._warn_of_secret()
+            return
         line = self._timeline.playing()
         if self._ending or self._awaiting_beep or (line is not None and not line.interruptible):
             return
@@ -335,9 +375,22 @@ class DialogPolicy(FrameProcessor):
         if line is not None:
             self._timeline.clear()
             await self.broadcast_interruption()
-        reply = self._engine.keypad(digit)
-        if reply is not None:
-            await self._say(reply)
+        self._key_task = self.create_task(self._answer_key(digit), "keypad-hold")
+
+    async def _answer_key(self, digit: str) -> None:
+        await asyncio.sleep(self._keypad_hold_s)
+        self._key_task = None
+        try:
+            reply = self._engine.keypad(digit)
+            if reply is not None:
+                await self._say(reply)
+        except Exception as e:
+            await self._fail(e)
+
+    async def _cancel_key(self) -> None:
+        task, self._key_task = self._key_task, None
+        if task is not None:
+            await self.cancel_task(task)
 
     # -- bot output ----------------------------------------------------------
 

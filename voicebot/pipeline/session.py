@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voicebot.calls.context import CallContext
@@ -45,6 +45,11 @@ class CallSession:
 
     def record_caller(self, text: str, source: str, confidence: float) -> None:
         self.turns.append(Turn("caller", text, source, self._offset(), round(confidence, 3)))
+
+    def redact_turns(self, indexes: list[int], text: str) -> None:
+        """Replace what was recorded at ``indexes`` (keys that turned out to be a secret)."""
+        for i in indexes:
+            self.turns[i] = replace(self.turns[i], text=text)
 
     def conclude(self, engine: DialogEngine) -> None:
         """Copy the engine's decision into the record."""
