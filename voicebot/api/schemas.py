@@ -311,36 +311,17 @@ class FeedbackReport(BaseModel):
 
 
 def call_out(view: review.CallView, *, show_phone: bool) -> CallSummary | CallDetail:
-    """The API's view of a call; phone numbers masked unless ``show_phone``."""
-    summary = CallSummary(
-        id=view.id,
-        call_sid=view.call_sid,
-        purpose=view.purpose,
-        locale=view.locale,
-        customer_phone=view.customer_phone if show_phone else mask_phone(view.customer_phone),
-        transaction_id=view.transaction_id,
-        case_id=view.case_id,
-        created_at=view.created_at,
-        answered_at=view.answered_at,
-        ended_at=view.ended_at,
-        carrier_status=view.carrier_status,
-        outcome=view.outcome,
-        escalated=view.escalated,
-        fields=view.fields,
-        evidence=view.evidence,
-    )
-    if view.turns is None:
-        return summary
-    transcript = [TranscriptTurn.model_validate(t, from_attributes=True) for t in view.turns]
-    return CallDetail(**summary.model_dump(), transcript=transcript)
+    """The API's view of a call (with its transcript if read one at a time).
+
+    Phone numbers are masked unless ``show_phone``.
+    """
+    phone = view.customer_phone if show_phone else mask_phone(view.customer_phone)
+    data = {**vars(view), "customer_phone": phone}
+    turns = data.pop("turns")
+    if turns is None:
+        return CallSummary.model_validate(data)
+    return CallDetail.model_validate({**data, "transcript": [vars(t) for t in turns]})
 
 
 def feedback_out(report: review.FeedbackReport) -> FeedbackReport:
-    return FeedbackReport(
-        calls=report.calls,
-        rated=report.rated,
-        average_rating=report.average_rating,
-        ratings=report.ratings,
-        outcomes=report.outcomes,
-        items=[FeedbackItem.model_validate(i, from_attributes=True) for i in report.items],
-    )
+    return FeedbackReport.model_validate(report, from_attributes=True)
