@@ -1,4 +1,5 @@
-"""The ``voicebot`` command: serve, worker, simulate, demo, bench, dnc-import, api-key."""
+"""The ``voicebot`` command: serve, worker, simulate, demo, bench, dnc-import, api-key,
+train-understanding, eval-understanding."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, get_args
 from loguru import logger
 
 from voicebot.bench.stats import percentile
-from voicebot.config import Role, get_settings
+from voicebot.config import REPO_ROOT, Role, get_settings
 from voicebot.errors import VoicebotError
 
 
@@ -71,19 +72,28 @@ async def _simulate(
     as_json: bool,
     live: bool,
 ) -> int:
-    from voicebot.simulator.runner import Simulator
-    from voicebot.simulator.scenario import load_scenarios
+    from voicebot.simulator.runner import ScenarioResult, Simulator, results_in_order
+    from voicebot.simulator.scenario import Scenario, load_each
 
     settings = get_settings()
-    scenarios = load_scenarios(paths)
+    # Each file on its own: an invalid one is a failed result, the others still run.
+    loaded = load_each(paths)
+    scenarios = [s for s in loaded if isinstance(s, Scenario)]
     printer = LivePrinter(prefix_names=len(scenarios) > 1) if live and not as_json else None
-    async with Simulator(settings, url=url, out_dir=out, on_event=printer) as sim:
-        results = await sim.run(scenarios, concurrency=concurrency)
+    ran: list[ScenarioResult] = []
+    if scenarios:
+        async with Simulator(settings, url=url, out_dir=out, on_event=printer) as sim:
+            ran = await sim.run(scenarios, concurrency=concurrency)
+    results = results_in_order(loaded, ran)
     latencies: list[int] = []
     for r in results:
         latencies += r.latency_ms
         if as_json:
             print(json.dumps(r.to_json()), flush=True)
+        elif not r.call_sid:  # never dialed: the file could not be used
+            print(f"FAIL {r.name}: {r.file}")
+            for failure in r.failures:
+                print(f"     - {failure}")
         else:
             mark = "PASS" if r.passed else "FAIL"
             print(
@@ -92,6 +102,8 @@ async def _simulate(
             )
             for failure in r.failures:
                 print(f"     - {failure}")
+            for warning in r.warnings:
+                print(f"     ! {warning}")
     if not as_json:
         passed = sum(r.passed for r in results)
         summary = latency_summary(latencies)
@@ -280,6 +292,50 @@ def _dnc_import(name: str, path: Path, region: str | None, source: str | None) -
     return 0
 
 
+def _train_understanding(corpus: Path) -> int:
+    from voicebot.understanding.classifier import MODEL_PATH
+    from voicebot.understanding.encoder import load_encoder
+    from voicebot.understanding.evaluate import report, train
+
+    model, runs = train(load_encoder(), corpus)
+    for run in runs:
+        print(report(run, show_errors=5), end="\n\n")
+    model.save(MODEL_PATH)
+    print(f"saved {MODEL_PATH} (corpus {model.corpus})")
+    return 0
+
+
+def _eval_understanding(corpus: Path, errors: int) -> int:
+    import os
+
+    from voicebot.understanding.corpus import fingerprint, load_examples, split_files
+    from voicebot.understanding.evaluate import evaluate, report
+    from voicebot.understanding.model import load_understanding
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # time it on one core
+    understanding = load_understanding()
+    splits = split_files(corpus)
+    if understanding.classifier.corpus != fingerprint(splits["train"]):
+        print("warning: the saved model was fitted on another corpus: voicebot train-understanding")
+    trained = {e.text.lower().strip() for e in load_examples(splits["train"])}
+    held = load_examples(splits["heldout"]) if splits["heldout"] else []
+    runs = {
+        "train": load_examples(splits["train"]),
+        "heldout": held,
+        # Short answers ("Speaking.") come up in both; these are the lines no fit saw.
+        "heldout, lines not in train": [e for e in held if e.text.lower().strip() not in trained],
+    }
+    safe = True
+    for name, examples in runs.items():
+        if not examples:
+            continue
+        scores = evaluate(understanding, name, examples)
+        print(report(scores, show_errors=errors), end="\n\n")
+        safe = safe and scores.safe
+    return 0 if safe else 1
+
+
 def _counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
@@ -349,6 +405,17 @@ def main(argv: list[str] | None = None) -> int:
         help="backend (default: callbacks, consent), supervisor, product; repeatable",
     )
 
+    corpus = REPO_ROOT / "tests" / "understanding" / "corpus"
+    fit = sub.add_parser(
+        "train-understanding", help="fit the intent classifier on the corpus's training split"
+    )
+    fit.add_argument("--corpus", type=Path, default=corpus, help="corpus folder")
+    ev = sub.add_parser(
+        "eval-understanding", help="precision, recall, false confirmations, missed opt-outs"
+    )
+    ev.add_argument("--corpus", type=Path, default=corpus, help="corpus folder")
+    ev.add_argument("--errors", type=int, default=10, help="errors listed per kind (default 10)")
+
     args = parser.parse_args(argv)
     _quiet_logs(args.log_level)
     if args.command == "api-key":
@@ -369,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
                     args.out,
                 )
             )
+        if args.command == "train-understanding":
+            return _train_understanding(args.corpus)
+        if args.command == "eval-understanding":
+            return _eval_understanding(args.corpus, args.errors)
         if args.command == "dnc-import":
             return _dnc_import(args.name, args.csv, args.region, args.source)
         if args.command == "simulate":

@@ -77,6 +77,12 @@ CALL_STATUS = Counter(
     ["status"],
     registry=REGISTRY,
 )
+MEDIA_MESSAGES_DROPPED = Counter(
+    "voicebot_media_messages_dropped_total",
+    "Media-stream messages from the carrier dropped as malformed (the call goes on), by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
 DIAL_QUEUE_DEPTH = Gauge(
     "voicebot_dial_queue_depth",
     "Dialer jobs waiting or running (read from Redis at scrape time)",

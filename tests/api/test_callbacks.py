@@ -56,6 +56,13 @@ def confirmation(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def paying(amount: str, currency: str) -> dict[str, Any]:
+    """A confirmation of a payment of ``amount`` in ``currency``."""
+    body = confirmation()
+    body["transaction"] |= {"amount": amount, "currency": currency}
+    return body
+
+
 def feedback(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "purpose": "feedback",
@@ -228,6 +235,26 @@ BAD = {
         "currency",
         "ISO 4217",
     ),
+    "unknown currency": (
+        _with(confirmation(), "ZZZ", "transaction", "currency"),
+        "currency",
+        "ISO 4217 currency code such as USD; 'ZZZ' is not one",
+    ),
+    "cents of yen": (
+        paying("912.40", "JPY"),
+        "amount",
+        "JPY has no minor unit: amount must be a whole number",
+    ),
+    "a fourth decimal of a dinar": (
+        paying("12.3455", "KWD"),
+        "amount",
+        "KWD amounts have at most 3 decimals; '12.3455' has 4",
+    ),
+    "a third decimal of a dollar": (
+        paying("912.405", "USD"),
+        "amount",
+        "USD amounts have at most 2 decimals",
+    ),
     "naive transaction time": (
         _with(confirmation(), "2026-11-22T18:04:00", "transaction", "time"),
         "time",
@@ -268,6 +295,32 @@ def test_bad_input_is_refused_naming_the_field(
     matching = [e for e in errors if e["loc"][-1] == field]
     assert matching, errors
     assert any(words.lower() in e["msg"].lower() for e in matching), matching
+
+
+@pytest.mark.parametrize(
+    "amount, currency",
+    [("1250", "JPY"), ("1250.00", "JPY"), ("12.345", "KWD"), ("12.3450", "KWD"), ("0.01", "CNY")],
+)
+def test_amounts_as_fine_as_their_currency_are_accepted(
+    api: TestClient, amount: str, currency: str
+) -> None:
+    response = api.post("/v1/callbacks", json=paying(amount, currency))
+    assert response.status_code == 202, response.text
+    assert response.json()["request"]["transaction"]["amount"] == amount  # as sent, unrounded
+
+
+def test_a_request_stored_before_the_currency_rules_still_reads_back(
+    api: TestClient, db: Database
+) -> None:
+    created = api.post("/v1/callbacks", json=confirmation()).json()
+    stored = paying("912.405", "USD") | {"event_id": created["event_id"]}
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallbackRecord).where(CallbackRecord.id == created["id"]).values(request=stored)
+        )
+    response = api.get(f"/v1/callbacks/{created['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json()["request"]["transaction"]["amount"] == "912.405"
 
 
 def test_a_past_deadline_does_not_turn_a_retry_into_an_error(api: TestClient, db: Database) -> None:

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipecat.audio.dtmf.types import KeypadEntry
-from pipecat.frames.frames import EndWorkerFrame, Frame, InputDTMFFrame, InterruptionFrame
+from pipecat.frames.frames import (
+    BotStoppedSpeakingFrame,
+    EndWorkerFrame,
+    Frame,
+    InputDTMFFrame,
+    InterruptionFrame,
+)
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voicebot.calls.context import CallContext, Customer, Transaction
@@ -22,7 +28,12 @@ from voicebot.config import REPO_ROOT
 from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.flows import load_flow
 from voicebot.dialog.prompts import load_prompts
-from voicebot.pipeline.frames import HeardFrame, SpeakFrame, SpeechFailedFrame
+from voicebot.pipeline.frames import (
+    CallerResumedFrame,
+    HeardFrame,
+    SpeakFrame,
+    SpeechFailedFrame,
+)
 from voicebot.pipeline.policy import (
     KEYPAD_BURST_GAP_S,
     KEYPAD_HOLD_S,
@@ -211,8 +222,83 @@ async def test_any_words_are_answered_in_a_pause_when_the_caller_sounds_finished
         turn=1,
         finished_probability=0.9,
     )
-    await h.run(early, SleepFrame(0.05))
+    final = replace(early, speculative=False, same_as_speculative=True)
+    frames = await h.run(early, SleepFrame(0.05))
+    assert "connecting_to_specialist" in spoken_keys(frames)
+    assert h.session.outcome is None  # said at once, but decided only when the turn ends
+    h = Harness()
+    await h.run(early, SleepFrame(0.05), final, SleepFrame(0.05))
     assert h.session.escalated
+
+
+def at_payment(h: Harness) -> list[Frame]:
+    return heard("Yes, this is Alice.")
+
+
+async def test_an_early_yes_is_kept_when_the_turn_ends_on_it() -> None:
+    h = Harness()
+    early = HeardFrame(text="Yes, that was me.", confidence=0.9, speculative=True, turn=2)
+    final = replace(early, speculative=False, same_as_speculative=True)
+    frames = await h.run(*at_payment(h), early, SleepFrame(0.05), final, SleepFrame(0.05))
+    assert h.session.outcome == "confirmed"
+    assert any(isinstance(f, EndWorkerFrame) for f in frames)
+
+
+async def test_an_early_yes_is_withdrawn_when_the_caller_goes_on_to_deny() -> None:
+    """No outcome is decided on words from a turn the caller is still speaking."""
+    h = Harness()
+    early = HeardFrame(text="Yes, that was me.", confidence=0.9, speculative=True, turn=2)
+    final = HeardFrame(text="Yes, that was me. Actually no, it was not me.", confidence=0.9, turn=2)
+    frames = await h.run(
+        *at_payment(h),
+        early,
+        SleepFrame(0.05),
+        CallerResumedFrame(turn=2),
+        SleepFrame(0.05),
+        final,
+        SleepFrame(0.05),
+    )
+    assert h.session.outcome == "denied"
+    assert "outcome:confirmed" not in h.log
+    assert spoken_keys(frames).count("denied_blocked") == 1
+
+
+async def test_a_pause_in_im_driving_right_now_never_confirms_the_payment() -> None:
+    """The first case of the understanding issue, as a timeline: the caller pauses, goes on."""
+    h = Harness()
+    early = HeardFrame(
+        text="I'm driving right now.",
+        confidence=0.9,
+        speculative=True,
+        turn=2,
+        finished_probability=0.9,
+    )
+    final = HeardFrame(
+        text="I'm driving right now. Can you call me back tomorrow morning?",
+        confidence=0.9,
+        turn=2,
+    )
+    await h.run(
+        *at_payment(h),
+        early,
+        SleepFrame(0.05),
+        CallerResumedFrame(turn=2),
+        SleepFrame(0.05),
+        final,
+        SleepFrame(0.05),
+    )
+    assert h.session.outcome == "callback_requested"
+    assert "outcome:confirmed" not in h.log
+
+
+async def test_an_early_answer_stands_when_the_final_words_never_come() -> None:
+    h = Harness()
+    early = HeardFrame(text="Yes, that was me.", confidence=0.9, speculative=True, turn=2)
+    frames = await h.run(
+        *at_payment(h), early, SleepFrame(0.05), BotStoppedSpeakingFrame(), SleepFrame(0.05)
+    )
+    assert h.session.outcome == "confirmed"
+    assert any(isinstance(f, EndWorkerFrame) for f in frames)
 
 
 async def test_other_words_wait_if_the_caller_does_not_sound_finished() -> None:

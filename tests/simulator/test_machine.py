@@ -117,3 +117,9 @@ def test_a_bot_utterance_starting_inside_a_caller_turn_is_a_cut_off() -> None:
     assert cut(frames, 9.0, 10.5)  # it began while the caller was still talking
     assert not cut(frames, 11.5, 12.0)  # it answered after the caller finished
     assert not cut(frames, 10.3, 10.8)  # the caller talked over the bot: not a cut-off
+
+
+async def test_a_machine_plays_none_of_its_scenario_s_caller_turns() -> None:
+    scenario = machine(caller=[{"silence": 1.0}, {"say": "Hello?", "voice": "caller-espeak"}])
+    call, _ = await play_machine(scenario)
+    assert [t.kind for t in call.turns] == ["greeting", "beep"]

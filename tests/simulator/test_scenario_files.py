@@ -63,9 +63,20 @@ def test_twiml_round_trip() -> None:
 MACHINE = BASE + "answered_by: machine\n"
 
 
-def test_a_machine_takes_no_caller_turns(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="no caller turns"):
-        load_scenario(write(tmp_path, MACHINE + 'caller:\n  - say: "hello"\n'))
+def test_a_machine_with_caller_turns_loads_and_ignores_them(tmp_path: Path) -> None:
+    body = MACHINE + 'caller:\n  - silence: 2.0\n  - say: "hello"\n'
+    scenario = load_scenario(write(tmp_path, body))
+    assert [t.kind for t in scenario.caller] == ["silence", "say"]  # kept as written
+    assert scenario.played_turns == []
+    [warning] = scenario.warnings()
+    assert "2 caller turns ignored" in warning
+    assert load_scenario(write(tmp_path, MACHINE)).warnings() == []
+    assert load_scenario(write(tmp_path, BASE + "caller:\n  - silence: 2.0\n")).warnings() == []
+
+
+def test_a_machine_s_ignored_turns_must_still_be_valid(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="unknown caller voice"):
+        load_scenario(write(tmp_path, MACHINE + 'caller:\n  - {say: "hi", voice: nobody}\n'))
 
 
 def test_greeting_and_beep_are_for_machines_only(tmp_path: Path) -> None:

@@ -3,6 +3,10 @@
 Validation here is about form only, so a stored request can always be read back
 through the same models; rules that depend on the clock (a deadline already
 past) are checked when a callback is created (``voicebot.records.callbacks``).
+Rules that depend on babel's currency data (the code is one it knows, the amount
+no finer than the currency's minor unit) are checked on new requests only: a
+request stored before them, or before a babel upgrade, still reads back
+(``callback_out`` validates with ``STORED``).
 Unknown fields are refused: a misspelt ``deadine`` must not be silently ignored.
 """
 
@@ -25,6 +29,7 @@ from pydantic import (
     field_validator,
 )
 
+from voicebot.dialog.phrasing import known_currency, minor_digits, too_many_decimals
 from voicebot.records import callbacks as records
 from voicebot.records import review
 
@@ -34,6 +39,9 @@ AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+# Validation context of a request read back from the database: see the module's docstring.
+STORED = {"stored": True}
 
 CallbackState = Literal["queued", "dialing", "completed", "refused", "cancelled", "failed"]
 
@@ -85,16 +93,34 @@ class Transaction(_Strict):
     """The payment to confirm."""
 
     id: Identifier = Field(examples=["tx_8812"])
+    # Before amount, so that amount's validator can check it against the currency.
+    currency: str = Field(
+        description="ISO 4217 code, three capital letters, one babel (CLDR) knows",
+        examples=["USD"],
+    )
     amount: str = Field(
-        description="a positive decimal string (no float rounding), e.g. '912.40'",
+        description=(
+            "a positive decimal string (no float rounding), e.g. '912.40', with no more "
+            "decimals than the currency has (JPY none, KWD 3); trailing zeros are allowed"
+        ),
         examples=["912.40"],
     )
-    currency: str = Field(description="ISO 4217 code, three capital letters", examples=["USD"])
     merchant: Text = Field(examples=["Amazon"])
     time: AwareDatetime = Field(
         description="when the payment was made, ISO 8601 with a UTC offset",
         examples=["2026-11-22T18:04:00Z"],
     )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, value: str, info: ValidationInfo) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError("currency must be three capital letters (ISO 4217), e.g. USD")
+        if not _stored(info) and not known_currency(value):
+            raise ValueError(
+                f"currency must be an ISO 4217 currency code such as USD; {value!r} is not one"
+            )
+        return value
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -108,7 +134,7 @@ class Transaction(_Strict):
 
     @field_validator("amount")
     @classmethod
-    def _decimal(cls, value: str) -> str:
+    def _decimal(cls, value: str, info: ValidationInfo) -> str:
         try:
             positive = AMOUNT.fullmatch(value) is not None and Decimal(value) > 0
         except InvalidOperation:
@@ -118,14 +144,17 @@ class Transaction(_Strict):
                 "amount must be a positive decimal string with '.' as separator and at most "
                 '6 decimals, e.g. "912.40"'
             )
+        currency = info.data.get("currency")  # absent when the currency was refused
+        if currency is not None and not _stored(info):
+            decimals = len(value.partition(".")[2].rstrip("0"))
+            if decimals > minor_digits(currency):
+                raise ValueError(f"{too_many_decimals(currency)}; {value!r} has {decimals}")
         return value
 
-    @field_validator("currency")
-    @classmethod
-    def _iso4217(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError("currency must be three capital letters (ISO 4217), e.g. USD")
-        return value
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether this is a stored request being read back (see the module's docstring)."""
+    return isinstance(info.context, dict) and info.context.get("stored") is True
 
 
 class _CallbackFields(_Strict):
@@ -235,7 +264,7 @@ def callback_out(stored: records.Callback) -> Callback:
         deadline=stored.deadline,
         created_at=stored.created_at,
         updated_at=stored.updated_at,
-        request=_REQUEST.validate_python(stored.request),
+        request=_REQUEST.validate_python(stored.request, context=STORED),
         attempts=[Attempt.model_validate(a, from_attributes=True) for a in stored.attempts],
         gate_decisions=[
             GateDecision.model_validate(d, from_attributes=True) for d in stored.gate_decisions

@@ -4,7 +4,8 @@ Redis holds what a running call needs fast and what other processes watch live
 (supervisors, the simulator). Durable records go to SQL (``voicebot.records``).
 
 Keys (prefix ``voicebot:`` by default):
-    call:{id}            hash: context, call_sid, status, status_rank, outcome, ...
+    call:{id}            hash: context, call_sid, status, status_rank, outcome,
+                         stream_claimed_at (set once: the voice webhook that got the stream), ...
     callsid:{sid}        the call id of a Twilio CallSid
     streamtoken:{sha256} the CallSid a one-time media-stream token was issued for
     events:{id}          pub/sub channel of the call's live events
@@ -18,7 +19,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 
@@ -55,6 +56,32 @@ end
 return 0
 """
 
+FINAL_RANK = max(STATUS_RANK.values())  # completed, busy, no-answer, ...: the call is over
+
+# The voice webhook's one stream per call. Twilio signatures carry no timestamp,
+# so a captured voice webhook stays valid forever: only the first one for a call
+# that has not ended gets a stream. Atomic, so racing webhooks get one between them.
+_CLAIM_STREAM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
+if redis.call('HEXISTS', KEYS[1], 'outcome') == 1 then return 'ended' end
+local rank = tonumber(redis.call('HGET', KEYS[1], 'status_rank') or '-1')
+if rank >= tonumber(ARGV[1]) then return 'ended' end
+if redis.call('HSETNX', KEYS[1], 'stream_claimed_at', ARGV[2]) == 0 then return 'streamed' end
+return 'claimed'
+"""
+
+# The first outcome of a call is its outcome: a later one (a second session on
+# the same call) never replaces it. Returns 1 when stored.
+_SET_OUTCOME_ONCE = """
+if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'outcome_record', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+StreamClaim = Literal["claimed", "streamed", "ended", "unknown"]
+
 
 def _token_key_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -71,6 +98,8 @@ class CallStore:
         self.redis = redis
         self._p = prefix
         self._forward_only = redis.register_script(_FORWARD_ONLY)
+        self._claim_stream = redis.register_script(_CLAIM_STREAM)
+        self._set_outcome_once = redis.register_script(_SET_OUTCOME_ONCE)
 
     def _k(self, *parts: str) -> str:
         return ":".join((self._p, *parts))
@@ -107,6 +136,20 @@ class CallStore:
             raise CallNotFoundError(call_sid)
         return str(call_id)
 
+    async def claim_stream(self, call_id: str) -> StreamClaim:
+        """Whether the voice webhook may connect a stream: ``claimed`` once per call.
+
+        ``streamed``: a webhook already got the call's stream; ``ended``: the
+        call has an outcome or a final carrier status; ``unknown``: no such call.
+        """
+        result = await self._claim_stream(
+            keys=[self._k("call", call_id)], args=[FINAL_RANK, time.time()]
+        )
+        claim = result.decode() if isinstance(result, bytes) else str(result)
+        if claim not in ("claimed", "streamed", "ended", "unknown"):
+            raise RuntimeError(f"unexpected stream claim {claim!r}")
+        return cast(StreamClaim, claim)
+
     async def issue_stream_token(self, call_sid: str, ttl_s: int) -> str:
         """A one-time token the media stream must present; only its hash is stored."""
         token = secrets.token_urlsafe(32)
@@ -133,15 +176,15 @@ class CallStore:
         )
         return bool(applied)
 
-    async def set_outcome(self, call_id: str, record: dict[str, Any]) -> None:
-        """Record the outcome the moment the dialog decides it."""
-        await cast(
-            Awaitable[int],
-            self.redis.hset(
-                self._k("call", call_id),
-                mapping={"outcome": record["outcome"], "outcome_record": json.dumps(record)},
-            ),
+    async def set_outcome(self, call_id: str, record: dict[str, Any]) -> bool:
+        """Record the outcome the moment the dialog decides it; the first one stays.
+
+        False (and nothing changed) when the call already has an outcome.
+        """
+        stored = await self._set_outcome_once(
+            keys=[self._k("call", call_id)], args=[record["outcome"], json.dumps(record)]
         )
+        return bool(stored)
 
     async def get(self, call_id: str) -> dict[str, str]:
         data = await cast(Awaitable[dict[str, str]], self.redis.hgetall(self._k("call", call_id)))

@@ -24,6 +24,7 @@ from voicebot.errors import ConfigError
 
 # Reasons, in the order a decision lists them.
 OPTED_OUT = "opted_out"
+PURPOSE_OPTED_OUT = "purpose_opted_out"  # "no more surveys": this purpose only
 DO_NOT_CALL = "do_not_call"
 DNC_LIST_STALE = "dnc_list_stale"
 NO_CONSENT = "no_consent"
@@ -59,6 +60,7 @@ class ConsentFacts:
     on_dnc: bool
     dnc_list_age_days: float | None  # the newest imported list; None: none ever imported
     has_consent: bool  # recorded consent for this purpose, in force now
+    purpose_revoked: bool = False  # the customer withdrew this purpose (on a call or the API)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ def evaluate(
 
     if facts.opted_out:
         refuse(OPTED_OUT, forever=True)
+    if facts.purpose_revoked:
+        refuse(PURPOSE_OPTED_OUT, forever=True)
     if facts.on_dnc:
         refuse(DO_NOT_CALL, forever=True)
     if facts.dnc_list_age_days is None or facts.dnc_list_age_days > policy.dnc_max_age_days:

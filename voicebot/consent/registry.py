@@ -225,8 +225,15 @@ def consent_facts(db: Database, phone: str, purpose: str, now: datetime) -> Cons
         and _aware(consent.granted_at) <= now
         and (consent.revoked_at is None or _aware(consent.revoked_at) > now)
     )
+    purpose_revoked = (
+        consent is not None and consent.revoked_at is not None and _aware(consent.revoked_at) <= now
+    )
     return ConsentFacts(
-        opted_out=opted_out, on_dnc=on_dnc, dnc_list_age_days=age_days, has_consent=has_consent
+        opted_out=opted_out,
+        on_dnc=on_dnc,
+        dnc_list_age_days=age_days,
+        has_consent=has_consent,
+        purpose_revoked=purpose_revoked,
     )
 
 

@@ -4,18 +4,21 @@ Pure and synchronous (no audio, no I/O), so every branch is unit-testable and
 the outcome of a call is decided here and only here. The pipeline's policy
 stage feeds it what was heard and speaks what it returns.
 
-Each input is first understood (``understand``: the flow's ``anywhere``
-requests, then the current question's own answers), then acted on (``act``).
-The split lets the policy ask an optional LLM between the two when the offline
-classifier found nothing; the LLM can only pick one of ``allowed_intents``.
+Each input is first understood (``understand``: the intent classifier's
+decision, an ``anywhere`` request if it is one, else the current question's
+own answer with its value), then acted on (``act``). The split lets the policy
+ask an optional LLM between the two when nothing was understood; the LLM can
+only pick one of ``allowed_intents``. The classifier is injected
+(``IntentReader``); by default the process's own, loaded once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from voicebot.dialog.flows import REPEAT, REPROMPT, Flow, Recovery, State
@@ -28,22 +31,39 @@ from voicebot.dialog.understanding import (
     YES_NO_SPEECH,
     Intent,
     Interpretation,
-    classify_anywhere,
     classify_comment,
-    classify_identity,
     classify_keypad,
     classify_rating,
     classify_rating_keypad,
     classify_time,
-    classify_yes_no,
+    from_decision,
+    normalize,
+    request_from,
 )
 from voicebot.errors import DialogError
+from voicebot.understanding.decision import NONE, Decision, vetoed
+
+NO_DECISION = Decision(NONE, 0.0)
+
+
+class IntentReader(Protocol):
+    """Which intent a turn carries, for the kind of question asked (``Understanding``)."""
+
+    def decide(self, text: str, expect: str) -> Decision: ...
+
 
 # The one request that must never be misheard. Without it Whisper hears "Please
 # stop calling me" as "please start calling me"; with "Stop calling me." alone,
 # often as "Place that call on me." (7 of 12 syntheses of the suite's caller-high
 # voice, against 1 of 12 with this; docs/status.md).
 OPT_OUT_SPEECH = "Please stop calling me."
+# The ladder's "sorry, I didn't catch that", and what replaces it after a question back.
+SORRY = "sorry_didnt_catch"
+# "Say that again" this many times in one state; after that it counts as not understood.
+MAX_REPEATS = 2
+# The opt-out's confirmation; ``<key>_<purpose>`` says a scoped one back in its words.
+OPT_OUT_CONFIRMED = "opt_out_confirmed"
+QUESTION_DEFLECT = "question_deflect"
 # Answers whose meaning is in a value an LLM label cannot carry: never asked of one.
 _VALUE_INTENTS = frozenset({"rating", "time", "comment"})
 # Answers the turn may end on before the VAD's silence is up (``complete_answer``).
@@ -54,12 +74,13 @@ EARLY_MAX_WORDS = 6
 
 @dataclass(frozen=True)
 class Heard:
-    """What a classifier gets: the words, their confidence, and the call's facts."""
+    """What a classifier gets: the words, their confidence, the model's decision, the facts."""
 
     text: str
     confidence: float
     values: dict[str, Any]
     now: datetime
+    decision: Decision = NO_DECISION
 
 
 @dataclass(frozen=True)
@@ -80,13 +101,54 @@ def _yes_no_keypad(digits: str) -> Interpretation:
     return classify_keypad(digits, YES_NO_KEYPAD)
 
 
-def _classify_time(heard: Heard) -> Interpretation:
+def _yes_no(heard: Heard) -> Interpretation:
+    return from_decision(heard.decision, heard.text, heard.confidence)
+
+
+def _identity(heard: Heard) -> Interpretation:
+    """ "Am I speaking with Alice?": the model's answer, and the name itself as a yes.
+
+    Whisper often drops a short leading "yes" ("Yes, this is Alice" -> "this is
+    Alice"), and the model cannot know which name is the customer's: so a turn
+    the model reads as a yes or as nothing in particular, that says the name
+    (not "Alice's") and has no veto word ("Alice isn't here"), is a yes.
+    """
+    answer = from_decision(heard.decision, heard.text, heard.confidence)
+    if answer.intent is not Intent.NONE or heard.decision.top not in ("affirm", "other"):
+        return answer
+    name = normalize(str(heard.values.get("first_name", "")))
+    words = normalize(heard.text)
+    said = bool(name) and re.search(rf"\b{re.escape(name)}\b(?!'s)", words) is not None
+    if said and vetoed(heard.text) is None:
+        return Interpretation(Intent.AFFIRM, heard.text, heard.confidence, "speech")
+    return answer
+
+
+def _rating(heard: Heard) -> Interpretation:
+    """A rating said in words or digits; a refusal ("no time", "no") declines."""
+    rating = classify_rating(heard.text, heard.confidence)
+    if rating.intent is Intent.RATING:
+        return rating
+    if heard.decision.intent in ("decline", "deny"):
+        return Interpretation(Intent.DECLINE, heard.text, heard.confidence, "speech")
+    return rating
+
+
+def _comment(heard: Heard) -> Interpretation:
+    """Anything said is the comment, unless it says there is none ("no", "that's all")."""
+    if heard.decision.intent in ("deny", "decline"):
+        return Interpretation(Intent.DENY, heard.text, heard.confidence, "speech")
+    return classify_comment(heard.text, heard.confidence)
+
+
+def _time(heard: Heard) -> Interpretation:
     """A time, or a plain "no" ("no, don't bother") to "when should we call?"."""
     when = classify_time(heard.text, heard.confidence, heard.now)
     if when.intent != Intent.NONE:
         return when
-    answer = classify_yes_no(heard.text, heard.confidence)
-    return answer if answer.intent == Intent.DENY else when
+    if heard.decision.intent in ("deny", "decline"):
+        return Interpretation(Intent.DENY, heard.text, heard.confidence, "speech")
+    return when
 
 
 def _no_keypad(digits: str) -> Interpretation:
@@ -94,19 +156,11 @@ def _no_keypad(digits: str) -> Interpretation:
 
 
 EXPECTATIONS: dict[str, Expectation] = {
-    "yes_no": Expectation(
-        lambda h: classify_yes_no(h.text, h.confidence), _yes_no_keypad, YES_NO_SPEECH
-    ),
-    "identity": Expectation(
-        lambda h: classify_identity(h.text, h.confidence, str(h.values.get("first_name", ""))),
-        _yes_no_keypad,
-        "Yes, this is {first_name}. No.",
-    ),
-    "rating": Expectation(
-        lambda h: classify_rating(h.text, h.confidence), classify_rating_keypad, RATING_SPEECH
-    ),
-    "comment": Expectation(lambda h: classify_comment(h.text, h.confidence), _no_keypad, ""),
-    "time": Expectation(lambda h: _classify_time(h), _no_keypad, TIME_SPEECH),
+    "yes_no": Expectation(_yes_no, _yes_no_keypad, YES_NO_SPEECH),
+    "identity": Expectation(_identity, _yes_no_keypad, "Yes, this is {first_name}. No."),
+    "rating": Expectation(_rating, classify_rating_keypad, RATING_SPEECH),
+    "comment": Expectation(_comment, _no_keypad, ""),
+    "time": Expectation(_time, _no_keypad, TIME_SPEECH),
 }
 
 
@@ -146,6 +200,21 @@ class Evidence:
     read_back: bool = False  # a low-confidence "yes" that the caller confirmed when read back
 
 
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """A copy of a ``DialogEngine``'s mutable state (``snapshot``, ``restore``)."""
+
+    state: State
+    outcome: str | None
+    escalated: bool
+    evidence: Evidence | None
+    fields: dict[str, Any]
+    values: dict[str, Any]
+    counters: tuple[int, int, int]
+    pending: str | None
+    read_back: bool
+
+
 def _utc_now() -> datetime:
     return datetime.now(tz=UTC)
 
@@ -159,18 +228,24 @@ class DialogEngine:
     values: dict[str, Any]
     timezone: str = "UTC"
     clock: Callable[[], datetime] = _utc_now
+    reader: IntentReader | None = None  # default: the process's classifier
     state: State = field(init=False)
     outcome: str | None = field(default=None, init=False)
     escalated: bool = field(default=False, init=False)
     evidence: Evidence | None = field(default=None, init=False)
     fields: dict[str, Any] = field(default_factory=dict, init=False)
     _no_match: int = field(default=0, init=False)
+    _repeats: int = field(default=0, init=False)  # "say that again" in this state
     _silences: int = field(default=0, init=False)
     _pending: str | None = field(default=None, init=False)  # target held for a read-back
     _read_back: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.state = self.flow.state(self.flow.start)
+        if self.reader is None:
+            from voicebot.understanding.model import load_understanding
+
+            self.reader = load_understanding()
 
     @property
     def finished(self) -> bool:
@@ -210,10 +285,12 @@ class DialogEngine:
             # Noise Whisper turned into words ("banana pancakes" -> "but no no pancakes",
             # 0.31) must not answer anything: it is asked again instead.
             return Interpretation(Intent.NONE, text, confidence, "speech")
-        request = classify_anywhere(text, confidence, self.now())
+        assert self.reader is not None and self.state.expect is not None
+        decision = self.reader.decide(text, self.state.expect)
+        request = request_from(decision, text, confidence, self.now())
         if request is not None and request.intent.value in self.flow.anywhere:
             return request
-        return expectation.classify(Heard(text, confidence, self.values, self.now()))
+        return expectation.classify(Heard(text, confidence, self.values, self.now(), decision))
 
     def complete_answer(self, heard: Interpretation) -> bool:
         """Whether ``heard`` fully answers the question, so the turn may end before the VAD is sure.
@@ -285,6 +362,37 @@ class DialogEngine:
         warning = frozenset(k for k in self.flow.on_secret if k != REPROMPT)
         return self._reply(keys, self.state, disclosures=warning)
 
+    def snapshot(self) -> EngineSnapshot:
+        """Where the call stands, to go back to if an answer given early is withdrawn."""
+        return EngineSnapshot(
+            state=self.state,
+            outcome=self.outcome,
+            escalated=self.escalated,
+            evidence=self.evidence,
+            fields=dict(self.fields),
+            values=dict(self.values),
+            counters=(self._no_match, self._silences, self._repeats),
+            pending=self._pending,
+            read_back=self._read_back,
+        )
+
+    def restore(self, snapshot: EngineSnapshot) -> None:
+        """Back to ``snapshot``: the caller went on, and the whole turn is what counts."""
+        self.state, self.outcome, self.escalated = (
+            snapshot.state,
+            snapshot.outcome,
+            snapshot.escalated,
+        )
+        self.evidence, self._pending, self._read_back = (
+            snapshot.evidence,
+            snapshot.pending,
+            snapshot.read_back,
+        )
+        self.fields = dict(snapshot.fields)
+        self.values.clear()
+        self.values.update(snapshot.values)
+        self._no_match, self._silences, self._repeats = snapshot.counters
+
     def end_with(self, outcome: str, *, escalate: bool) -> None:
         """Close the call from outside the flow (hang-up, technical failure)."""
         if not self.finished:
@@ -296,9 +404,22 @@ class DialogEngine:
         """An ``anywhere`` request: repeat, or go to its state (maybe answering it at once)."""
         self._pending = None
         if target == REPEAT:
+            self._repeats += 1
+            if self._repeats > MAX_REPEATS:  # "what?" again and again: not getting through
+                return self._answer(
+                    Interpretation(Intent.NONE, heard.text, heard.confidence, heard.source)
+                )
             return self._reply(list(self.state.question), self.state)
         asked = self.state.name
-        reply = self._enter(target)
+        instead: dict[str, str] = {}
+        if heard.intent is Intent.OPT_OUT:
+            # "No more surveys": that purpose only, and said back in those words.
+            scope = heard.value if isinstance(heard.value, str) else None
+            self.fields["opt_out_scope"] = scope or "all"
+            scoped = f"{OPT_OUT_CONFIRMED}_{scope}"
+            if scope and scoped in self.prompts.keys():  # noqa: SIM118 (Prompts is no mapping)
+                instead[OPT_OUT_CONFIRMED] = scoped
+        reply = self._enter(target, instead)
         if heard.value is not None and self.state.expect == "time":
             # "Call me tomorrow at 5" already answers "when should we call?".
             return self._answer(
@@ -313,8 +434,10 @@ class DialogEngine:
         if target is None:
             self._no_match += 1
             ladder = self.state.on_no_match
+            # A question we cannot answer was heard, not missed: say so, not "sorry?".
+            instead = {SORRY: QUESTION_DEFLECT} if heard.intent is Intent.QUESTION else {}
             return self._recover(
-                self.flow.on_no_match if ladder is None else ladder, self._no_match
+                self.flow.on_no_match if ladder is None else ladder, self._no_match, instead
             )
         if self._needs_read_back(heard):
             self._pending = target
@@ -386,22 +509,25 @@ class DialogEngine:
     def _reprompt_key(self) -> str:
         return self.state.reprompt or self.state.say[-1]
 
-    def _recover(self, ladder: tuple[Recovery, ...], count: int) -> Reply:
+    def _recover(
+        self, ladder: tuple[Recovery, ...], count: int, instead: dict[str, str] | None = None
+    ) -> Reply:
         if not ladder:
             raise DialogError(f"flow {self.flow.name}: no recovery defined")
         step = ladder[min(count, len(ladder)) - 1]
         if step.goto:
             return self._enter(step.goto)
         keys = [self._reprompt_key() if k == REPROMPT else k for k in step.say]
+        keys = [(instead or {}).get(k, k) for k in keys]
         return self._reply(keys, self.state)
 
-    def _enter(self, name: str) -> Reply:
+    def _enter(self, name: str, instead: dict[str, str] | None = None) -> Reply:
         self.state = self.flow.state(name)
-        self._no_match = self._silences = 0
+        self._no_match = self._silences = self._repeats = 0
         self._pending = None
         if self.state.is_terminal:
             self.outcome, self.escalated = self.state.outcome, self.state.escalate
-        return self._reply(list(self.state.say), self.state)
+        return self._reply([(instead or {}).get(k, k) for k in self.state.say], self.state)
 
     def _reply(
         self, keys: list[str], state: State, disclosures: frozenset[str] = frozenset()

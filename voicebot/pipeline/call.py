@@ -7,6 +7,7 @@ the caller does; then the call's record is written, whatever happened.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import WebSocket
@@ -15,12 +16,12 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.audio.vad_processor import VADProcessor
-from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
 from voicebot import metrics
 from voicebot.audio import TELEPHONE_RATE
+from voicebot.consent.registry import revoke_consent
 from voicebot.dialog.engine import DialogEngine
 from voicebot.dialog.phrasing import prompt_values
 from voicebot.pipeline.beep import BeepDetector
@@ -31,7 +32,7 @@ from voicebot.pipeline.tts import PiperSpeaker, PlaybackTimeline
 from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 from voicebot.records import calls as call_records
 from voicebot.records import opt_outs
-from voicebot.services import Services
+from voicebot.services import PURPOSES, Services
 from voicebot.telephony.serializer import TwilioSerializer
 
 
@@ -48,6 +49,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             callback_number=settings.callback_number,
         ),
         timezone=session.context.customer.timezone,
+        reader=models.understanding,
     )
     timeline = PlaybackTimeline()
 
@@ -61,17 +63,24 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
     async def publish_event(event: dict[str, Any]) -> None:
         await services.store.publish(session.call_id, event)
 
-    # The benchmark's baseline keeps pipecat's own serializer, resampler and all.
-    serializer = TwilioFrameSerializer if settings.pipeline == "stock" else TwilioSerializer
+    async def on_stream_stop() -> None:
+        # Twilio's `stop`: the call is over even if the socket stays open a while;
+        # it ends as when the socket closes (_on_hangup below). Only called once
+        # the pipeline runs, so `worker` exists by then.
+        await worker.cancel(reason="caller hung up")
+
     transport = FastAPIWebsocketTransport(
         websocket,
         FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
             add_wav_header=False,
-            serializer=serializer(
+            serializer=TwilioSerializer(
                 session.stream_sid,
                 session.call_sid,
+                on_stop=on_stream_stop,
+                # The benchmark's baseline keeps pipecat's own input resampler.
+                streaming_input=settings.pipeline != "stock",
                 params=TwilioSerializer.InputParams(auto_hang_up=False),
             ),
         ),
@@ -154,15 +163,22 @@ async def _store_opt_out(session: CallSession, services: Services, attempts: int
     If every attempt fails the error reaches the policy, which escalates; the
     call record still ends with outcome ``opted_out``, and so does its webhook.
     """
+    scope = session.fields.get("opt_out_scope")
+    phone = session.context.customer.phone
     for attempt in range(1, attempts + 1):
         try:
-            await asyncio.to_thread(
-                opt_outs.record_opt_out,
-                services.db,
-                phone=session.context.customer.phone,
-                call_id=session.call_id,
-                source="call",
-            )
+            if scope in PURPOSES:  # "no more surveys": that purpose's consent withdrawn
+                await asyncio.to_thread(
+                    revoke_consent, services.db, phone, scope, "call", datetime.now(UTC)
+                )
+            else:
+                await asyncio.to_thread(
+                    opt_outs.record_opt_out,
+                    services.db,
+                    phone=phone,
+                    call_id=session.call_id,
+                    source="call",
+                )
             break
         except Exception:
             logger.exception(f"{session.call_id}: storing the opt-out failed ({attempt})")

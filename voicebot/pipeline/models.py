@@ -1,6 +1,6 @@
 """The speech models, loaded once per process and shared by every call.
 
-All four come from installed packages and are opened by path, so nothing is
+All of them come from installed packages and are opened by path, so nothing is
 fetched from a model hub at run time (faster-whisper would download a model
 given by name, and pipecat's Piper service downloads a voice it cannot find).
 """
@@ -20,6 +20,8 @@ from voicebot.config import Settings
 from voicebot.errors import ConfigError
 from voicebot.pipeline.tts import PhraseCache, SynthesisPace, synthesize
 from voicebot.pipeline.turn import TURN_MODEL
+from voicebot.understanding.decision import Understanding
+from voicebot.understanding.model import load_understanding
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -33,6 +35,7 @@ class SpeechModels:
     piper: Any  # piper.PiperVoice; typed loosely because piper-tts is an optional extra
     silero_session: Any  # onnxruntime.InferenceSession, shared; each call keeps its own state
     turn_session: Any  # smart-turn's onnxruntime.InferenceSession (``voicebot.pipeline.turn``)
+    understanding: Understanding  # the intent classifier (``voicebot.understanding``)
     load_seconds: dict[str, float]
     pace: SynthesisPace = field(default_factory=SynthesisPace)  # Piper's speed here, learnt
     phrases: PhraseCache = field(default_factory=PhraseCache)  # synthesised once per process
@@ -132,12 +135,18 @@ def _load(settings: Settings) -> SpeechModels:
     t = time.perf_counter()
     turn = bundled_onnx(*TURN_MODEL)
     timings["smart_turn"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    understanding = load_understanding()
+    understanding.decide("Yes, that was me.", "yes_no")  # the first run pays numpy's set-up
+    timings["understanding"] = time.perf_counter() - t
     logger.info(f"speech models loaded: {timings}")
     return SpeechModels(
         whisper=whisper,
         piper=piper,
         silero_session=silero,
         turn_session=turn,
+        understanding=understanding,
         load_seconds=timings,
     )
 

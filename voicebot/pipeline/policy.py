@@ -32,7 +32,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot import metrics
-from voicebot.dialog.engine import DialogEngine, Line, Reply
+from voicebot.dialog.engine import DialogEngine, EngineSnapshot, Line, Reply
 from voicebot.dialog.understanding import Intent, Interpretation
 from voicebot.pipeline.frames import (
     BeepFrame,
@@ -114,8 +114,14 @@ class DialogPolicy(FrameProcessor):
         self._last_key_at = float("-inf")
         self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
         self._events: set[asyncio.Task[None]] = set()
-        self._early_turn = 0  # the caller turn answered on its words in a pause, if any
+        # The caller turn answered on its words in a pause, if any: its answer is
+        # provisional until the turn's final words confirm it (``_settle_early``).
+        self._early_turn = 0
         self._early_text = ""
+        self._early_before: EngineSnapshot | None = None  # the engine before that answer
+        self._early_result: tuple[str, str | None] | None = None  # (state, outcome) after it
+        self._early_interrupted = False  # the caller went on over the early answer
+        self._held_end = False  # an early answer ended the call: hang up once it is confirmed
         self._talked_over_disclosure = False
         self._cut_in_this_turn = False  # already warned about a secret in this turn
         self._warning_until = 0.0  # a warning just sent counts as playing until then
@@ -143,6 +149,7 @@ class DialogPolicy(FrameProcessor):
                 return
             if isinstance(frame, CallerResumedFrame):
                 if frame.turn == self._early_turn:
+                    self._early_interrupted = True
                     await self._on_caller_started()  # they went on: stop answering over them
                 return
             if isinstance(frame, InputDTMFFrame):
@@ -154,6 +161,8 @@ class DialogPolicy(FrameProcessor):
                 await self._cancel_silence_timer()
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 # The transport has sent the last audio: authoritative, unlike the timeline.
+                if self._held_end and not self._caller_turn_open:
+                    await self._settle_early(None)  # the turn's final words never came
                 await self._maybe_start_silence_timer(bot_done=True)
         except Exception as e:
             await self._fail(e)
@@ -221,19 +230,9 @@ class DialogPolicy(FrameProcessor):
         if frame.speculative:
             await self._on_early_words(frame, heard_at)
             return
-        if frame.turn and frame.turn == self._early_turn:
-            # This turn was answered on its words in the pause: only what came after counts.
-            early, self._early_turn, self._early_text = self._early_text, 0, ""
-            if frame.same_as_speculative:
-                self._caller_turn_open = False
-                return
-            rest = _after(early, frame.text)
-            if rest is None:
-                logger.debug(f"{self}: turn answered early; its final words differ, ignored")
-                self._caller_turn_open = False
-                await self._maybe_start_silence_timer()
-                return
-            frame = replace(frame, text=rest)
+        if frame.turn and frame.turn == self._early_turn and not frame.partial:
+            await self._settle_early(frame, heard_at)
+            return
         if frame.partial:
             # Mid-turn, a secret is being said: cut in now, not when they finish.
             if frame.secrets and not self._cut_in_this_turn and not self._awaiting_beep:
@@ -270,7 +269,9 @@ class DialogPolicy(FrameProcessor):
             return
         if not frame.text.strip() or self._early_turn == frame.turn:
             return
-        heard = self._engine.understand(frame.text, frame.confidence)
+        heard = await self._interpret(frame)
+        if self._early_turn == frame.turn or self._engine.finished:
+            return  # while the model read the words, the turn was taken another way
         reason = self._early_reason(heard, frame.finished_probability)
         if reason is None:
             return
@@ -280,12 +281,53 @@ class DialogPolicy(FrameProcessor):
             f"P(finished)={frame.finished_probability})"
         )
         self._early_turn, self._early_text = frame.turn, frame.text
+        self._early_before, self._early_interrupted = self._engine.snapshot(), False
         self._caller_turn_open = False
         self._session.record_caller(frame.text, "speech", frame.confidence)
         self._event({"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)})
         reply = self._engine.act(heard)
+        self._early_result = (self._engine.state.name, self._engine.outcome)
         if reply is not None:
-            await self._say(reply, answers=_timing(frame, heard_at))
+            # Spoken now, but provisional: an outcome is kept (and the call hung up)
+            # only once the turn's final words agree (``_settle_early``).
+            await self._say(reply, answers=_timing(frame, heard_at), provisional=True)
+
+    async def _settle_early(self, final: HeardFrame | None, heard_at: float = 0.0) -> None:
+        """The turn answered early has ended: keep that answer, or decide on the whole turn.
+
+        No outcome is decided on words from a turn the caller is still speaking.
+        If the final words are the early ones (or never came), the early answer
+        stands. If the caller went on, or the words read differently now, the
+        engine goes back to where it was and the whole turn is understood
+        afresh; the bot says the new answer, unless it is the same answer and
+        the caller heard it whole. An opt-out is never withdrawn.
+        """
+        early, before = self._early_text, self._early_before
+        result, interrupted = self._early_result, self._early_interrupted
+        self._early_turn, self._early_text, self._early_before = 0, "", None
+        self._early_result, self._early_interrupted = None, False
+        held, self._held_end = self._held_end, False
+        self._caller_turn_open = False
+        opted_out = self._engine.outcome == "opted_out"
+        if final is None or final.same_as_speculative or opted_out or before is None:
+            if held:
+                await self._end()
+            return
+        rest = _after(early, final.text)
+        if rest is not None and rest:
+            self._session.record_caller(rest, "speech", final.confidence)
+            self._event({"type": "heard", "text": rest, "confidence": round(final.confidence, 2)})
+        whole = final.text if rest is None else f"{early} {rest}".strip()
+        self._engine.restore(before)
+        reply = await self._understand(replace(final, text=whole))
+        same = (self._engine.state.name, self._engine.outcome) == result
+        logger.debug(f"{self}: early answer {'confirmed' if same else 'withdrawn'} by {whole!r}")
+        if reply is not None and (not same or interrupted):
+            await self._say(reply, answers=_timing(final, heard_at))
+        elif same and held:
+            await self._end()
+        elif reply is None:
+            await self._maybe_start_silence_timer()
 
     def _early_reason(self, heard: Interpretation, finished: float | None) -> str | None:
         """Why a pause's words may be answered now ("answer", "sounds_finished"), or None.
@@ -313,7 +355,7 @@ class DialogPolicy(FrameProcessor):
         """Offline first; the optional LLM only when that understood nothing."""
         if self._engine.finished or not frame.text.strip():
             return None
-        heard = self._engine.understand(frame.text, frame.confidence)
+        heard = await self._interpret(frame)
         allowed = self._engine.allowed_intents()
         if heard.intent == Intent.NONE and self._assistant is not None and allowed:
             label = await self._assistant.classify(
@@ -325,6 +367,10 @@ class DialogPolicy(FrameProcessor):
             if label in allowed:
                 heard = Interpretation(Intent(label), frame.text, frame.confidence, "speech+llm")
         return self._engine.act(heard)
+
+    async def _interpret(self, frame: HeardFrame) -> Interpretation:
+        """The engine's reading of the words, off the event loop (the model takes ~10 ms)."""
+        return await asyncio.to_thread(self._engine.understand, frame.text, frame.confidence)
 
     async def _cut_in(self) -> None:
         """The caller is saying a secret: talk over them with the warning."""
@@ -394,7 +440,12 @@ class DialogPolicy(FrameProcessor):
 
     # -- bot output ----------------------------------------------------------
 
-    async def _say(self, reply: Reply, answers: TurnTiming | None = None) -> None:
+    async def _say(
+        self, reply: Reply, answers: TurnTiming | None = None, *, provisional: bool = False
+    ) -> None:
+        """Send ``reply``; a provisional one that ends the call holds the hang-up back."""
+        if not provisional and self._held_end:
+            self._held_end = False  # superseded: this reply decides how the call goes on
         if reply.outcome == "opted_out":
             # Stored before the goodbye is said: the caller may hang up on hearing it.
             self._session.conclude(self._engine)
@@ -411,7 +462,10 @@ class DialogPolicy(FrameProcessor):
             RecognitionHintsFrame(expected_speech=reply.expected_speech), FrameDirection.UPSTREAM
         )
         if reply.ends_call:
-            await self._end()
+            if provisional and reply.outcome != "opted_out":
+                self._held_end = True
+            else:
+                await self._end()
 
     def _event(self, event: dict[str, Any]) -> None:
         """Publish a live event without holding the turn up (supervisors, the simulator)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import select, update
 
 from voicebot.calls.context import CallContext
@@ -72,24 +73,41 @@ def finish_call(
     turns: list[Turn],
     failure: str | None = None,
     deliver_to: str | None = None,
-) -> None:
-    """Write how the call ended and its transcript, in one transaction.
+) -> bool:
+    """Write how the call ended and its transcript, in one transaction, once.
 
+    A call's first ending is final: the ``UPDATE`` only matches a call with no
+    outcome and no end yet, so a second ending (a replayed webhook's session, a
+    race) changes nothing, transcript and outbox included, and returns False.
     With ``deliver_to`` (the outcome webhook URL) the outcome is queued for
     delivery in that same transaction: the record and the promise to report it
     are stored together or not at all.
     """
     with db.session() as s, s.begin():
-        record = s.get(CallRecord, call_id)
-        if record is None:
-            raise LookupError(call_id)
-        record.outcome = outcome
-        record.escalated = escalated
-        record.fields = fields
-        record.evidence = evidence
-        record.ended_at = datetime.now(UTC)
-        record.turns = [
+        ended = s.execute(
+            update(CallRecord)
+            .where(
+                CallRecord.id == call_id,
+                CallRecord.outcome.is_(None),
+                CallRecord.ended_at.is_(None),
+            )
+            .values(
+                outcome=outcome,
+                escalated=escalated,
+                fields=fields,
+                evidence=evidence,
+                ended_at=datetime.now(UTC),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not ended.rowcount:  # type: ignore[attr-defined]
+            if s.get(CallRecord, call_id) is None:
+                raise LookupError(call_id)
+            logger.warning(f"{call_id}: already ended; its record stays, {outcome!r} dropped")
+            return False
+        s.add_all(
             TurnRecord(
+                call_id=call_id,
                 seq=i,
                 speaker=t.speaker,
                 text=t.text,
@@ -98,8 +116,9 @@ def finish_call(
                 confidence=t.confidence,
             )
             for i, t in enumerate(turns)
-        ]
+        )
         if deliver_to and s.get(OutcomeDelivery, call_id) is None:
+            record = s.get_one(CallRecord, call_id)  # updated just above, in this transaction
             now = datetime.now(UTC)
             s.add(
                 OutcomeDelivery(
@@ -112,6 +131,7 @@ def finish_call(
                     created_at=now,
                 )
             )
+    return True
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -141,6 +161,19 @@ def outcome_payload(record: CallRecord, failure: str | None) -> dict[str, Any]:
         "started_at": _iso(record.answered_at),
         "ended_at": _iso(record.ended_at),
     }
+
+
+def open_call_context(db: Database, call_id: str) -> CallContext | None:
+    """The context of a call that has not ended, from SQL; None if unknown or ended.
+
+    For the voice webhook when Redis lost the call (restarted empty between
+    dialing and answering): the record written at dial time is the truth.
+    """
+    with db.session() as s:
+        record = s.scalars(select(CallRecord).where(CallRecord.id == call_id)).one_or_none()
+        if record is None or record.outcome is not None or record.ended_at is not None:
+            return None
+        return CallContext.model_validate(record.context)
 
 
 def get_call(db: Database, call_id: str) -> dict[str, Any] | None:

@@ -222,7 +222,7 @@ class MediaStream:
         stalls the 20 ms clock mid-call, and so the line's noise level can be set
         from the caller's speech level before the first frame is sent.
         """
-        for i, turn in enumerate(self.scenario.caller):
+        for i, turn in enumerate(self.scenario.played_turns):
             if turn.say is not None or turn.audio is not None:
                 self._audio[i] = self._caller_audio(turn)
         if self.scenario.answered_by == "machine":
@@ -443,7 +443,7 @@ class MediaStream:
             await self._machine()
             return
         since = -1
-        for index, turn in enumerate(self.scenario.caller):
+        for index, turn in enumerate(self.scenario.played_turns):
             if self._stop_sending:
                 break
             if turn.barge_in_after is not None:

@@ -42,7 +42,7 @@ from voicebot.simulator.carrier import (
     _sid,
     parse_stream_twiml,
 )
-from voicebot.simulator.scenario import Scenario
+from voicebot.simulator.scenario import InvalidScenario, Scenario
 from voicebot.simulator.voices import CallerVoices
 
 CALL_TIMEOUT_S = 180.0
@@ -70,11 +70,42 @@ class ScenarioResult:
     stored_transcript: list[dict[str, Any]] = field(default_factory=list)
     # extension: each caller turn's kind, the bot's response latency, whether it was cut off
     caller_turns: list[dict[str, Any]] = field(default_factory=list)
+    # extension: the scenario file, and what in it had no effect (never a failure)
+    file: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.__dict__.copy()
         data.pop("stored_transcript")
         return data
+
+
+def invalid_result(invalid: InvalidScenario) -> ScenarioResult:
+    """The failed result that stands for a scenario file that could not be used."""
+    return ScenarioResult(
+        name=invalid.name,
+        passed=False,
+        outcome=None,
+        expected={},
+        escalated=None,
+        rating=None,
+        failures=[f"invalid scenario: {invalid.error}"],
+        transcript=[],
+        latency_ms=[],
+        call_sid="",
+        wav="",
+        file=str(invalid.path),
+    )
+
+
+def results_in_order(
+    loaded: list[Scenario | InvalidScenario], results: list[ScenarioResult]
+) -> list[ScenarioResult]:
+    """One result per loaded file, in order: ``results`` are the valid scenarios' calls."""
+    ran = iter(results)
+    return [
+        invalid_result(item) if isinstance(item, InvalidScenario) else next(ran) for item in loaded
+    ]
 
 
 def free_port() -> int:
@@ -490,4 +521,6 @@ class Simulator:
                 {"kind": t.kind, "latency_ms": t.latency_ms, "cut_off": t.cut_off}
                 for t in call.turns
             ],
+            file=str(scenario.source) if scenario.source is not None else None,
+            warnings=scenario.warnings(),
         )

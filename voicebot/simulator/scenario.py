@@ -14,7 +14,7 @@ Extensions to the contract (all optional, so older files keep working):
                      right now. Please leave a message after the tone."
     beep_hz          answered_by: machine only: the beep after the greeting
                      (default 1000 Hz, 0.5 s); then the machine records, silent,
-                     until the bot hangs up. A machine scenario has no caller turns.
+                     until the bot hangs up.
     line             the caller's telephone line, applied before mu-law:
                        snr_db: 20        noise this far below the caller's speech
                                          level, under speech and through pauses
@@ -27,10 +27,27 @@ Extensions to the contract (all optional, so older files keep working):
                      answered, busy, no-answer, failed; the last entry holds for
                      every later call. Default: always answered. ``voicebot
                      simulate`` ignores it (it plays the answered call).
+
+A machine and the person's turns: the contract lets any scenario list
+``caller`` turns, so a file with ``answered_by: machine`` and turns is valid.
+The turns are ignored, not played: a machine's whole part is its greeting, its
+beep and a silent recording, and it never answers the bot, so there is nothing
+for a turn to answer. (A person picking up while the voicemail records would be
+a different call, one the bot has already judged a machine.) The turns must
+still be well-formed (one action each, known voices, clips that exist), and
+each result of such a scenario carries a warning saying they were ignored
+(``Scenario.warnings()``, the result's ``warnings``).
+
+Loading many files: ``load_scenarios`` is strict (the first bad file raises
+``ScenarioError``; the suite and the benchmark want that), while ``load_each``,
+which ``voicebot simulate`` uses, loads every file on its own: a file that
+cannot be read or breaks the contract becomes an ``InvalidScenario`` in its
+place, so one bad file never hides the results of the others.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -130,12 +147,7 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _machine(self) -> Scenario:
-        # A machine does not converse: its whole part is greeting, beep, silence.
-        if self.answered_by == "machine" and self.caller:
-            raise ValueError(
-                "answered_by: machine plays its greeting and beep, then records: "
-                "it takes no caller turns (set greeting: or beep_hz: instead)"
-            )
+        # A machine's caller turns are allowed and ignored (see played_turns).
         if self.answered_by == "human" and (self.greeting is not None or self.beep_hz is not None):
             raise ValueError("greeting and beep_hz are for answered_by: machine only")
         return self
@@ -146,6 +158,22 @@ class Scenario(BaseModel):
             if name is not None:
                 check_voice(name)
         return self
+
+    @property
+    def played_turns(self) -> list[CallerTurn]:
+        """The turns the simulator plays: none for a machine, which never answers the bot."""
+        return self.caller if self.answered_by == "human" else []
+
+    def warnings(self) -> list[str]:
+        """What in the file is valid but has no effect (reported with the result)."""
+        if self.answered_by == "machine" and self.caller:
+            n = len(self.caller)
+            return [
+                f"answered_by: machine: {n} caller turn{'s' if n > 1 else ''} ignored "
+                "(a machine plays its greeting and beep, then records in silence; "
+                "it never answers the bot)"
+            ]
+        return []
 
     def greeting_text(self) -> str:
         """The machine's greeting, with the customer's first name filled in."""
@@ -168,34 +196,102 @@ class Scenario(BaseModel):
         )
 
 
-def load_scenario(path: Path) -> Scenario:
+class _FileProblem(Exception):
+    """Why one scenario file cannot be used (the message names no path)."""
+
+
+def _parse(path: Path) -> Scenario:
     try:
         raw = yaml.safe_load(path.read_text())
         scenario = Scenario.model_validate(raw)
-    except (OSError, yaml.YAMLError, ValidationError) as e:
-        raise ScenarioError(f"{path}: {e}") from e
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as e:
+        raise _FileProblem(str(e)) from e
     scenario.source = path
     for turn in scenario.caller:
         if turn.audio is not None and not turn.audio.is_absolute():
             turn.audio = path.parent / turn.audio
         if turn.audio is not None and not turn.audio.exists():
-            raise ScenarioError(f"{path}: audio file {turn.audio} not found")
+            raise _FileProblem(f"audio file {turn.audio} not found")
     return scenario
 
 
-def load_scenarios(paths: list[Path]) -> list[Scenario]:
-    """Scenario files, and every ``*.yaml`` under folders, sorted by path."""
-    files: list[Path] = []
+def load_scenario(path: Path) -> Scenario:
+    try:
+        return _parse(path)
+    except _FileProblem as e:
+        raise ScenarioError(f"{path}: {e}") from e
+
+
+@dataclass
+class InvalidScenario:
+    """A scenario file that could not be used, in place of its scenario."""
+
+    path: Path
+    name: str  # the file's ``name:`` when it can be read, else the file's stem
+    error: str
+
+
+def _name_in(path: Path) -> str:
+    """The ``name:`` of a file that may be broken, or the file's stem."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return path.stem
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return name if isinstance(name, str) and name else path.stem
+
+
+def _files(paths: list[Path]) -> list[tuple[Path, bool]]:
+    """(file, exists) for scenario files, and every ``*.yaml`` under folders, sorted by path."""
+    files: list[tuple[Path, bool]] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(p.rglob("*.yaml"))
-        elif p.exists():
-            files.append(p)
+            files += [(f, True) for f in sorted(p.rglob("*.yaml"))]
         else:
-            raise ScenarioError(f"{p}: no such file or folder")
-    scenarios = [load_scenario(f) for f in files]
+            files.append((p, p.exists()))
+    return files
+
+
+def load_scenarios(paths: list[Path]) -> list[Scenario]:
+    """Scenario files, and every ``*.yaml`` under folders, sorted by path.
+
+    Strict: the first missing or invalid file, or a repeated name, raises.
+    """
+    scenarios: list[Scenario] = []
+    for f, exists in _files(paths):
+        if not exists:
+            raise ScenarioError(f"{f}: no such file or folder")
+        scenarios.append(load_scenario(f))
     names = [s.name for s in scenarios]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ScenarioError(f"scenario names must be unique: {sorted(duplicates)}")
     return scenarios
+
+
+def load_each(paths: list[Path]) -> list[Scenario | InvalidScenario]:
+    """Like ``load_scenarios``, but each file on its own: a bad one is an ``InvalidScenario``.
+
+    In the same order as ``load_scenarios``. A path that does not exist, a file
+    that is not readable YAML or breaks the contract, and a file whose name an
+    earlier file already took each become an ``InvalidScenario``; the others load.
+    """
+    loaded: list[Scenario | InvalidScenario] = []
+    taken: dict[str, Path] = {}
+    for f, exists in _files(paths):
+        if not exists:
+            loaded.append(InvalidScenario(f, f.stem, "no such file or folder"))
+            continue
+        try:
+            scenario = _parse(f)
+        except _FileProblem as e:
+            loaded.append(InvalidScenario(f, _name_in(f), str(e)))
+            continue
+        if scenario.name in taken:
+            first = taken[scenario.name]
+            error = f"scenario names must be unique: {scenario.name!r} is also {first}"
+            loaded.append(InvalidScenario(f, scenario.name, error))
+            continue
+        taken[scenario.name] = f
+        loaded.append(scenario)
+    return loaded

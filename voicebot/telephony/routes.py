@@ -26,12 +26,28 @@ XML = "application/xml"
 
 @router.post("/voice", response_class=Response)
 async def voice(form: TwilioForm, services: ServicesDep, call_id: str = Query("")) -> Response:
-    """The callee answered: connect the call's audio to our media stream."""
+    """The callee answered: connect the call's audio to our media stream, once per call.
+
+    Twilio signatures carry no timestamp, so a captured webhook stays valid: a
+    second one for a call that already got its stream, or that has ended, is
+    answered like an unknown call, 200 with ``<Hangup/>`` (Twilio reads any
+    other status as an application error), and changes nothing.
+    """
     call_sid = form.get("CallSid", "")
     try:
         await services.store.context(call_id)
     except CallNotFoundError:
-        logger.warning(f"voice webhook for unknown call {call_id!r} ({call_sid}): hanging up")
+        # Redis may have restarted empty since the call was dialed: SQL has its record.
+        context = await asyncio.to_thread(call_records.open_call_context, services.db, call_id)
+        if context is None:
+            logger.warning(f"voice webhook for unknown call {call_id!r} ({call_sid}): hanging up")
+            return Response(twiml.hang_up(), media_type=XML)
+        logger.warning(f"{call_id}: live state lost (Redis restarted?); restored from SQL")
+        await services.store.register(context, call_id)
+    claim = await services.store.claim_stream(call_id)
+    if claim != "claimed":
+        why = {"streamed": "already has its stream", "ended": "has ended"}.get(claim, "is gone")
+        logger.warning(f"voice webhook again for {call_id} ({call_sid}), which {why}: no stream")
         return Response(twiml.hang_up(), media_type=XML)
     await services.store.bind_call_sid(call_id, call_sid)
     await services.store.apply_status(call_id, "in-progress", -1)

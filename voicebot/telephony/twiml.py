@@ -21,7 +21,11 @@ def connect_stream(stream_url: str, parameters: dict[str, str]) -> str:
 
 
 def hang_up() -> str:
-    """End a call we know nothing about, without saying anything."""
+    """End a call without saying anything or connecting a stream.
+
+    The answer to a voice webhook for a call we know nothing about, or for one
+    that already got its stream or has ended (a replay).
+    """
     response = VoiceResponse()
     response.hangup()
     return str(response)
