@@ -250,3 +250,10 @@ def test_policy_from_settings_and_its_checks() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError):
         decide(now=datetime(2025, 3, 12, 12, 0))
+
+
+@pytest.mark.parametrize("purpose", ["transaction_confirmation", "feedback"])
+def test_a_purpose_the_customer_opted_out_of_is_refused_forever(purpose: str) -> None:
+    """Even a confirmation, which needs no recorded consent, once they said "not for this"."""
+    facts = replace(FACTS, purpose_revoked=True, has_consent=True)
+    assert decide(request(purpose=purpose), facts=facts) == (False, ["purpose_opted_out"], None)

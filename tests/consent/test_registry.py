@@ -210,3 +210,13 @@ def test_a_large_list_is_stored_in_batches(db: Database) -> None:
     imported = import_dnc_csv(db, "big", "\ufeffphone\n" + numbers, "file", NOW)
     assert (imported.entries, imported.invalid) == (12_000, ())
     assert facts(db, phone="+14150011999").on_dnc
+
+
+def test_a_withdrawn_purpose_is_known_until_consent_is_given_again(db: Database) -> None:
+    """"No more payment calls" on a call: that purpose alone, even without a grant before."""
+    assert revoke_consent(db, PHONE, "transaction_confirmation", "call", NOW - timedelta(hours=1))
+    assert facts(db, "transaction_confirmation").purpose_revoked
+    assert not facts(db, "feedback").purpose_revoked
+    assert not facts(db, "transaction_confirmation").opted_out  # not every purpose
+    assert grant_consent(db, PHONE, "transaction_confirmation", "app", NOW - timedelta(minutes=1))
+    assert not facts(db, "transaction_confirmation").purpose_revoked

@@ -323,3 +323,54 @@ def test_a_finished_call_has_nothing_next(engine: DialogEngine) -> None:
     reply = engine.hear("Yes, that was me.", 0.95)
     assert reply is not None and reply.ends_call
     assert reply.likely_next == () and engine.likely_next() == ()
+
+
+def test_a_scoped_opt_out_is_said_back_in_its_words(feedback: DialogEngine) -> None:
+    reply = feedback.hear("Don't call me for surveys ever again.", 0.95)
+    assert reply is not None and reply.outcome == "opted_out"
+    assert [line.key for line in reply.lines][0] == "opt_out_confirmed_feedback"
+    assert "surveys or feedback" in said(reply)
+    assert feedback.fields["opt_out_scope"] == "feedback"
+
+
+def test_an_unscoped_opt_out_covers_every_purpose(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.hear("Please stop calling me.", 0.95)
+    assert reply is not None and [line.key for line in reply.lines][0] == "opt_out_confirmed"
+    assert engine.fields["opt_out_scope"] == "all"
+
+
+def test_a_question_back_is_answered_then_the_question_asked_again(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    reply = engine.hear("Is this a scam?", 0.9)
+    keys = [line.key for line in (reply.lines if reply else ())]
+    assert keys == ["question_deflect", "payment_reprompt"]
+    assert not engine.finished
+
+
+def test_three_questions_back_hand_over_to_a_person(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    for text in ("Is this a scam?", "Why are you calling me?", "How did you get my number?"):
+        reply = engine.hear(text, 0.9)
+    assert reply is not None and engine.outcome == "escalated" and engine.escalated
+
+
+def test_say_that_again_twice_repeats_a_third_time_counts_as_not_understood(
+    engine: DialogEngine,
+) -> None:
+    at_payment_question(engine)
+    first = engine.hear("Sorry, how much was it again?", 0.9)
+    second = engine.hear("What was the amount?", 0.9)
+    third = engine.hear("Say that again?", 0.9)
+    assert first is not None and "912 dollars" in said(first)
+    assert second is not None and "912 dollars" in said(second)
+    assert third is not None and third.lines[0].key == "sorry_didnt_catch"
+
+
+def test_an_answer_withdrawn_before_it_counted_leaves_no_trace(engine: DialogEngine) -> None:
+    at_payment_question(engine)
+    before = engine.snapshot()
+    engine.hear("Yes, that was me.", 0.95)
+    assert engine.outcome == "confirmed"
+    engine.restore(before)
+    assert (engine.outcome, engine.evidence, engine.state.name) == (None, None, "read_payment")

@@ -4,9 +4,11 @@ It owns turn-taking: barge-in (the caller may cut a question short but not a
 disclosure), keypad input, the silence timer, cutting in when a secret is being
 said, waiting for an answering machine's beep, and ending the call. What to say
 and how the call ends are decided by the pure ``DialogEngine``; this stage only
-moves frames, plus the two things that must happen in the call's time: an
-opt-out is stored before its goodbye is said, and an optional LLM is asked
-when the offline classifier understood nothing. Any error here becomes a
+moves frames, plus what must happen in the call's time: an opt-out is stored
+before its goodbye is said, an optional LLM is asked when the offline
+classifier understood nothing, and an answer given in a pause (before the VAD
+is sure the turn ended) stays provisional until the turn's final words agree
+(``_settle_early``): no outcome is decided on half a turn. Any error here becomes a
 spoken apology and an escalation: a live call never goes silent because of a
 bug.
 """

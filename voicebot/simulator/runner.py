@@ -492,6 +492,15 @@ class Simulator:
             failures.append(f"rating {rating}, expected {expect.rating}")
         said = " ".join(line["text"] for line in bot_lines)
         failures += [f"the bot said {w!r}" for w in expect.bot_must_not_say if _contains(said, w)]
+        # What the bot meant to say, as stored: Whisper may mishear the forbidden word away.
+        meant = " ".join(
+            t["text"] for t in (record or {}).get("turns", []) if t.get("speaker") == "bot"
+        )
+        failures += [
+            f"the bot's stored lines say {w!r}"
+            for w in expect.bot_must_not_say
+            if _contains(meant, w) and not _contains(said, w)
+        ]
         failures += [
             f"the bot never said {w!r}" for w in expect.bot_must_say if not _contains(said, w)
         ]
