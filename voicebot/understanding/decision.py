@@ -24,6 +24,8 @@ trusted to learn:
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ from voicebot.understanding.classifier import IntentClassifier
 from voicebot.understanding.corpus import INTENTS
 
 NONE = "none"
+RECENT = 1024  # decisions remembered, for the final words of a turn already read in its pause
 # The questions a "yes" answers; elsewhere an affirmation is just words ("other").
 YES_NO_KINDS = frozenset({"identity", "yes_no"})
 # Intents that compete with a confirmation: anything but affirm and "other".
@@ -144,9 +147,22 @@ class Understanding:
     def __init__(self, classifier: IntentClassifier, thresholds: Thresholds | None = None) -> None:
         self.classifier = classifier
         self.thresholds = thresholds or Thresholds()
+        # The words of a pause are usually the turn's final words too: decided once.
+        self._recent: OrderedDict[tuple[str, str], Decision] = OrderedDict()
+        self._lock = threading.Lock()
 
     def decide(self, text: str, expect: str) -> Decision:
-        return self.decide_many([text], [expect])[0]
+        key = (text, expect)
+        with self._lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        decision = self.decide_many([text], [expect])[0]
+        with self._lock:
+            self._recent[key] = decision
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+        return decision
 
     def decide_many(self, texts: Sequence[str], expects: Sequence[str]) -> list[Decision]:
         """Decisions for many turns, their clauses classified in one batch."""
