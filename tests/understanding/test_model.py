@@ -38,5 +38,6 @@ def test_no_split_has_a_false_confirmation_or_a_missed_opt_out(split: str) -> No
     scores = score(split, examples, decisions)
     assert [e.text for e, _ in scores.false_confirmations] == []
     assert [e.text for e, _ in scores.missed_opt_outs] == []
+    assert [e.text for e, _ in scores.narrowed_opt_outs] == []
     if split == "heldout":
         assert scores.macro_f1 >= 0.95

@@ -42,6 +42,7 @@ class Scores:
     false_confirmations: list[tuple[Example, Decision]] = field(default_factory=list)
     missed_opt_outs: list[tuple[Example, Decision]] = field(default_factory=list)
     wrong_scopes: list[tuple[Example, Decision]] = field(default_factory=list)
+    narrowed_opt_outs: list[tuple[Example, Decision]] = field(default_factory=list)
     ms_per_utterance: list[float] = field(default_factory=list)
 
     def per_intent(self) -> dict[str, tuple[float, float, float, int]]:
@@ -72,7 +73,7 @@ class Scores:
 
     @property
     def safe(self) -> bool:
-        return not self.false_confirmations and not self.missed_opt_outs
+        return not (self.false_confirmations or self.missed_opt_outs or self.narrowed_opt_outs)
 
 
 def score(name: str, examples: Sequence[Example], decisions: Sequence[Decision]) -> Scores:
@@ -83,13 +84,13 @@ def score(name: str, examples: Sequence[Example], decisions: Sequence[Decision])
             scores.false_confirmations.append((example, decision))
         if example.intent == "opt_out" and decision.intent != "opt_out":
             scores.missed_opt_outs.append((example, decision))
-        if (
-            example.intent == "opt_out"
-            and decision.intent == "opt_out"
-            and example.scope is not None
-            and decision.scope != example.scope
-        ):
-            scores.wrong_scopes.append((example, decision))
+        if example.intent == "opt_out" and decision.intent == "opt_out":
+            if decision.scope != example.scope:
+                scores.wrong_scopes.append((example, decision))
+            if decision.scope is not None and decision.scope != example.scope:
+                # Read as one purpose where the caller meant another, or every one:
+                # the other purposes would go on calling them. A missed opt-out, in part.
+                scores.narrowed_opt_outs.append((example, decision))
     return scores
 
 
@@ -204,7 +205,8 @@ def report(scores: Scores, *, show_errors: int = 10) -> str:
     out.append(
         f"false confirmations {len(scores.false_confirmations)}; missed opt-outs "
         f"{len(scores.missed_opt_outs)} (opt-out recall {scores.opt_out_recall:.3f}); "
-        f"opt-out scope wrong {len(scores.wrong_scopes)}"
+        f"opt-out scope wrong {len(scores.wrong_scopes)}, of which narrowed "
+        f"{len(scores.narrowed_opt_outs)} (the rest read as every purpose: the safe side)"
     )
     if scores.ms_per_utterance:
         ms = sorted(scores.ms_per_utterance)
@@ -218,6 +220,7 @@ def report(scores: Scores, *, show_errors: int = 10) -> str:
     for title, errors in (
         ("false confirmations", scores.false_confirmations),
         ("missed opt-outs", scores.missed_opt_outs),
+        ("narrowed opt-outs", scores.narrowed_opt_outs),
         ("wrong opt-out scopes", scores.wrong_scopes),
     ):
         for example, decision in errors[:show_errors]:
