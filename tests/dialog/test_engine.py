@@ -328,7 +328,7 @@ def test_a_finished_call_has_nothing_next(engine: DialogEngine) -> None:
 def test_a_scoped_opt_out_is_said_back_in_its_words(feedback: DialogEngine) -> None:
     reply = feedback.hear("Don't call me for surveys ever again.", 0.95)
     assert reply is not None and reply.outcome == "opted_out"
-    assert [line.key for line in reply.lines][0] == "opt_out_confirmed_feedback"
+    assert reply.lines[0].key == "opt_out_confirmed_feedback"
     assert "surveys or feedback" in said(reply)
     assert feedback.fields["opt_out_scope"] == "feedback"
 
@@ -336,7 +336,7 @@ def test_a_scoped_opt_out_is_said_back_in_its_words(feedback: DialogEngine) -> N
 def test_an_unscoped_opt_out_covers_every_purpose(engine: DialogEngine) -> None:
     at_payment_question(engine)
     reply = engine.hear("Please stop calling me.", 0.95)
-    assert reply is not None and [line.key for line in reply.lines][0] == "opt_out_confirmed"
+    assert reply is not None and reply.lines[0].key == "opt_out_confirmed"
     assert engine.fields["opt_out_scope"] == "all"
 
 

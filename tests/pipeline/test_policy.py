@@ -244,11 +244,13 @@ async def test_an_early_yes_is_kept_when_the_turn_ends_on_it() -> None:
     assert any(isinstance(f, EndWorkerFrame) for f in frames)
 
 
-async def test_an_early_yes_is_withdrawn_when_the_caller_goes_on_to_deny() -> None:
+async def test_an_early_yes_is_withdrawn_when_the_caller_goes_on_to_ask_for_a_person() -> None:
     """No outcome is decided on words from a turn the caller is still speaking."""
     h = Harness()
     early = HeardFrame(text="Yes, that was me.", confidence=0.9, speculative=True, turn=2)
-    final = HeardFrame(text="Yes, that was me. Actually no, it was not me.", confidence=0.9, turn=2)
+    final = HeardFrame(
+        text="Yes, that was me. Actually, can I talk to a real person?", confidence=0.9, turn=2
+    )
     frames = await h.run(
         *at_payment(h),
         early,
@@ -258,9 +260,9 @@ async def test_an_early_yes_is_withdrawn_when_the_caller_goes_on_to_deny() -> No
         final,
         SleepFrame(0.05),
     )
-    assert h.session.outcome == "denied"
+    assert h.session.outcome == "escalated"
     assert "outcome:confirmed" not in h.log
-    assert spoken_keys(frames).count("denied_blocked") == 1
+    assert spoken_keys(frames).count("connecting_to_specialist") == 1
 
 
 async def test_a_pause_in_im_driving_right_now_never_confirms_the_payment() -> None:
