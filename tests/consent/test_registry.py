@@ -213,7 +213,7 @@ def test_a_large_list_is_stored_in_batches(db: Database) -> None:
 
 
 def test_a_withdrawn_purpose_is_known_until_consent_is_given_again(db: Database) -> None:
-    """"No more payment calls" on a call: that purpose alone, even without a grant before."""
+    """ "No more payment calls" on a call: that purpose alone, even without a grant before."""
     assert revoke_consent(db, PHONE, "transaction_confirmation", "call", NOW - timedelta(hours=1))
     assert facts(db, "transaction_confirmation").purpose_revoked
     assert not facts(db, "feedback").purpose_revoked
