@@ -136,3 +136,11 @@ def test_clauses_split_on_sentences_commas_and_but() -> None:
         "But call me later",
     ]
     assert clauses("that was me but call me later") == ["that was me", "call me later"]
+
+
+def test_a_no_or_not_sure_that_would_end_the_call_needs_more_than_a_request() -> None:
+    """ "The kitchen table is blue." read as unsure at 0.38: asked again, not escalated."""
+    assert combine("the kitchen table is blue", "yes_no", [row(unsure=0.38)], T).intent == NONE
+    assert combine("no it wasn't", "yes_no", [row(deny=0.45)], T).intent == NONE
+    assert combine("call me later", "yes_no", [row(callback=0.45)], T).intent == "callback"
+    assert combine("no it wasn't", "yes_no", [row(deny=0.6)], T).intent == "deny"
