@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from voicebot import metrics
 from voicebot.api.callbacks import router as callbacks_router
 from voicebot.api.consent import router as consent_router
+from voicebot.api.errors import install_error_handlers
 from voicebot.api.live import router as live_router
 from voicebot.api.review import router as review_router
 from voicebot.config import Settings, get_settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.include_router(consent_router)
     app.include_router(review_router)
     app.include_router(live_router)
+    install_error_handlers(app)
     app.add_middleware(WebSocketMessageLimit, max_bytes=settings.ws_max_message_bytes)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)

@@ -196,6 +196,12 @@ class Settings(BaseSettings):
         """A client's roles; "backend" unless VOICEBOT_API_ROLES says otherwise."""
         return frozenset(self.api_roles.get(client, ["backend"]))
 
+    # Callbacks API intake: at most this many callbacks queued or being dialed for
+    # one number, whichever client asked; one more is answered 429. Without it a
+    # flood of requests for one number (new event ids each time) all wait in the
+    # queue and ring that person again and again, day after day.
+    max_open_callbacks_per_number: int = Field(default=3, ge=1)
+
     # Dialer workers (voicebot/dialer/). A callback gets at most dial_max_attempts
     # placed calls; after a busy/no-answer/failed one the next waits
     # dial_retry_backoff_s[k-1] seconds (the last value repeats), and after the last

@@ -9,6 +9,7 @@
     ├── CallbackError          the callbacks API (voicebot/api/)
     │   ├── CallbackNotFoundError  no callback under this id for this client
     │   ├── CallbackConflictError  a change the callback's state or event id forbids
+    │   ├── CallbackLimitError     too many callbacks already open for the number
     │   └── CallbackRequestError   a request that is well-formed but not acceptable now
     ├── ReviewQueryError       a query for calls or feedback that cannot be answered
     ├── PhoneNumberError       a phone number that is not E.164
@@ -20,7 +21,8 @@
     └── ScenarioError          a scenario file that breaks the contract
 
 Vendor errors are converted at the boundary with ``raise ... from e`` so callers
-only ever catch these.
+only ever catch these. What each means to an API client (404, 409, 422, 429) is
+said once, in ``voicebot.api.errors``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ class CallbackNotFoundError(CallbackError):
 
 class CallbackConflictError(CallbackError):
     """The callback's state (or an event id already used differently) forbids the change."""
+
+
+class CallbackLimitError(CallbackError):
+    """The number already has as many open callbacks as allowed; nothing was stored.
+
+    A flood of requests for one number (different event ids) would otherwise
+    all wait in the queue and ring that person again and again.
+    """
+
+    def __init__(self, phone: str, open_now: int, limit: int) -> None:
+        super().__init__(
+            f"{phone} already has {open_now} callbacks queued or being dialed, and at most "
+            f"{limit} may be open per number: ask again once one has ended or been cancelled"
+        )
+        self.phone = phone
+        self.open_now = open_now
+        self.limit = limit
 
 
 class CallbackRequestError(CallbackError):

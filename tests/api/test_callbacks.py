@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from tests.api.conftest import OTHER_KEY
+from tests.api.conftest import OTHER_KEY, WALLET_KEY
 from tests.conftest import PUBLIC_URL
 from voicebot.app import create_app
 from voicebot.config import Settings
+from voicebot.errors import CallbackRequestError
 from voicebot.records import callbacks as records
 from voicebot.records.db import Database
 from voicebot.records.models import CallbackAttempt, CallbackRecord, GateDecision
@@ -31,6 +32,12 @@ def new_event() -> str:
     return f"evt_{secrets.token_hex(8)}"
 
 
+def new_phone(country: str = "+1415") -> str:
+    """A number of its own: the test database keeps its rows, and each number's
+    open callbacks are capped (MAX_OPEN_CALLBACKS_PER_NUMBER)."""
+    return f"{country}{secrets.randbelow(10**7):07d}"
+
+
 def confirmation(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "purpose": "transaction_confirmation",
@@ -38,7 +45,7 @@ def confirmation(**overrides: Any) -> dict[str, Any]:
         "customer": {
             "first_name": "Alice",
             "last_name": "Moreau",
-            "phone": "+14155550123",
+            "phone": new_phone(),
             "timezone": "America/New_York",
         },
         "transaction": {
@@ -67,7 +74,7 @@ def feedback(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "purpose": "feedback",
         "event_id": new_event(),
-        "customer": {"first_name": "Bob", "phone": "+447700900123"},
+        "customer": {"first_name": "Bob", "phone": new_phone("+447700")},
         "case_id": "case_4411",
     }
     body.update(overrides)
@@ -394,7 +401,7 @@ def test_get_shows_the_state_and_the_request(api: TestClient) -> None:
     shown = response.json()
     assert shown == created
     assert (shown["state"], shown["attempts"], shown["gate_decisions"]) == ("queued", [], [])
-    assert shown["request"]["customer"]["phone"] == "+14155550123"
+    assert shown["request"]["customer"]["phone"] == body["customer"]["phone"]
     assert shown["request"]["event_id"] == body["event_id"]
 
 
@@ -503,3 +510,182 @@ def test_the_openapi_document_describes_the_api(api: TestClient) -> None:
     )
     assert "transaction" in schemas["TransactionConfirmationRequest"]["required"]
     assert "case_id" in schemas["FeedbackRequest"]["required"]
+
+
+def _naming(field: str, value: str) -> dict[str, Any]:
+    """A confirmation whose customer's ``first_name``/``last_name`` or merchant is ``value``."""
+    body = confirmation()
+    if field == "merchant":
+        body["transaction"]["merchant"] = value
+    else:
+        body["customer"][field] = value
+    return body
+
+
+SPOKEN_REFUSED = {
+    "a control character": ("Al\x07ice", "control characters (found U+0007)"),
+    "NUL": ("Alice\x00", "control characters (found U+0000)"),
+    "a line break": ("Alice\nBob", "control characters (found U+000A)"),
+    "a right-to-left override": (
+        "Alice\u202egnp.exe",
+        "bidirectional control characters (found U+202E)",
+    ),
+    "an isolate": ("\u2066Alice\u2069", "bidirectional control characters (found U+2066)"),
+    "SSML": ("<speak>Alice</speak>", "'<' or '>'"),
+    "a script tag": ("<script>alert(1)</script>", "'<' or '>'"),
+    "only punctuation": ("--", "at least one letter or digit"),
+}
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "merchant"])
+@pytest.mark.parametrize(("value", "words"), SPOKEN_REFUSED.values(), ids=list(SPOKEN_REFUSED))
+def test_what_the_voice_cannot_say_as_given_is_refused(
+    api: TestClient, db: Database, field: str, value: str, words: str
+) -> None:
+    body = _naming(field, value)
+    response = api.post("/v1/callbacks", json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][-1] == field
+    assert words in error["msg"]
+    assert rows_for(db, "wallet", body["event_id"]) == 0
+
+
+SPOKEN_ALLOWED = [
+    "José",
+    "O'Brien",
+    "Zoë",
+    "李",
+    "Nguyễn Thị",
+    "Anne-Marie",
+    "محمد",  # right-to-left script, with no override: allowed
+    "प्रिया",  # combining marks
+    "AT&T",
+    "McDonald's",
+    "7-Eleven",
+    "Müller & Söhne GmbH",
+]
+
+
+@pytest.mark.parametrize("field", ["first_name", "last_name", "merchant"])
+@pytest.mark.parametrize("value", SPOKEN_ALLOWED)
+def test_names_in_every_script_are_accepted_as_given(
+    api: TestClient, field: str, value: str
+) -> None:
+    response = api.post("/v1/callbacks", json=_naming(field, value))
+    assert response.status_code == 202, response.text
+    request = response.json()["request"]
+    spoken = request["transaction"] if field == "merchant" else request["customer"]
+    assert spoken[field] == value
+
+
+def _for_number(phone: str, make: Any = confirmation) -> dict[str, Any]:
+    body: dict[str, Any] = make()
+    body["customer"]["phone"] = phone
+    return body
+
+
+def test_a_number_with_too_many_open_callbacks_is_429(api: TestClient, db: Database) -> None:
+    phone = new_phone()
+    bodies = [_for_number(phone) for _ in range(4)]
+    answers = [api.post("/v1/callbacks", json=body) for body in bodies]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+    detail = answers[3].json()["detail"]
+    assert detail.startswith(f"{phone} already has 3 callbacks queued or being dialed")
+    assert "at most 3 may be open per number" in detail
+    assert rows_for(db, "wallet", bodies[3]["event_id"]) == 0
+    # A repeat of a stored request is not a new callback: still its 200.
+    again = api.post("/v1/callbacks", json=bodies[0])
+    assert (again.status_code, again.json()["id"]) == (200, answers[0].json()["id"])
+    # The cap protects the person called: another client's request counts the same.
+    theirs = api.post("/v1/callbacks", json=_for_number(phone, feedback), headers=OTHER)
+    assert theirs.status_code == 429
+    # An ended or cancelled callback no longer counts.
+    assert api.delete(f"/v1/callbacks/{answers[0].json()['id']}").status_code == 200
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallbackRecord)
+            .where(CallbackRecord.id == answers[1].json()["id"])
+            .values(state="completed")
+        )
+    assert api.post("/v1/callbacks", json=bodies[3]).status_code == 202
+    assert api.post("/v1/callbacks", json=_for_number(phone)).status_code == 202
+    assert api.post("/v1/callbacks", json=_for_number(phone)).status_code == 429
+    assert api.post("/v1/callbacks", json=confirmation()).status_code == 202  # other numbers
+
+
+def test_concurrent_requests_for_one_number_stop_at_the_cap(api: TestClient) -> None:
+    phone = new_phone()
+    start = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def post() -> None:
+        body = _for_number(phone)
+        start.wait()
+        statuses.append(api.post("/v1/callbacks", json=body).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(statuses) == [202] * 3 + [429] * 5
+
+
+def test_the_cap_is_configured(api_settings: Settings) -> None:
+    assert Settings.model_fields["max_open_callbacks_per_number"].default == 3
+    settings = api_settings.model_copy(update={"max_open_callbacks_per_number": 1})
+    phone = new_phone()
+    with TestClient(
+        create_app(settings, preload_models=False),
+        base_url=PUBLIC_URL,
+        headers={"Authorization": f"Bearer {WALLET_KEY}"},
+    ) as one:
+        first = one.post("/v1/callbacks", json=_for_number(phone))
+        second = one.post("/v1/callbacks", json=_for_number(phone))
+    assert (first.status_code, second.status_code) == (202, 429)
+    assert "at most 1 may be open" in second.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["earliest_at", "deadline"])
+def test_a_moment_with_no_date_in_utc_is_refused_before_the_row_is_written(
+    db: Database, field: str
+) -> None:
+    """Past the schema too: such a row once made every later GET, DELETE and sweep fail."""
+    event_id = new_event()
+    moment = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))
+    times: dict[str, datetime | None] = {"earliest_at": None, "deadline": None, field: moment}
+    with pytest.raises(CallbackRequestError) as refused:
+        records.create_callback(
+            db,
+            client="wallet",
+            event_id=event_id,
+            purpose="feedback",
+            urgency="normal",
+            request={"event_id": event_id, "customer": {"phone": new_phone()}},
+            **times,
+        )
+    assert refused.value.field == field
+    assert rows_for(db, "wallet", event_id) == 0
+
+
+def test_a_request_stored_before_the_text_and_time_rules_still_reads_back(
+    api: TestClient, db: Database
+) -> None:
+    """Rows written before the rules (NUL, markup, a year-1 time) are shown, and counted."""
+    phone = new_phone()
+    created = api.post("/v1/callbacks", json=_for_number(phone)).json()
+    stored = _for_number(phone) | {"event_id": created["event_id"]}
+    stored["customer"]["first_name"] = "Al\x00ice\u202e"
+    stored["transaction"] |= {"merchant": "<b>Shop</b>", "time": "0001-01-01T00:00:00+14:00"}
+    with db.session() as s, s.begin():
+        s.execute(
+            update(CallbackRecord).where(CallbackRecord.id == created["id"]).values(request=stored)
+        )
+    response = api.get(f"/v1/callbacks/{created['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json()["request"]["customer"]["first_name"] == "Al\x00ice\u202e"
+    # PostgreSQL's JSON operators fail on that row; the intake cap still counts it.
+    answers = [api.post("/v1/callbacks", json=_for_number(phone)).status_code for _ in range(3)]
+    assert answers == [202, 202, 429]
+    assert api.delete(f"/v1/callbacks/{created['id']}").status_code == 200  # left for no worker

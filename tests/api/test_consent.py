@@ -82,3 +82,33 @@ def test_a_key_is_needed(api: TestClient) -> None:
     )
     assert response.status_code == 401
     assert api.get("/openapi.json").json()["paths"]["/v1/consents/{phone}/{purpose}"]["put"]
+
+
+def test_a_date_given_as_a_number_is_refused_not_read_as_1970(api: TestClient) -> None:
+    phone = fresh_phone()
+    for at in (0, 1_700_000_000, "1700000000"):
+        response = api.put(f"/v1/consents/{phone}/feedback", json={"source": "app", "at": at})
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "at"]
+        assert "ISO 8601" in error["msg"] and "Unix" in error["msg"]
+    assert api.get(f"/v1/consents/{phone}").json()["consents"] == []
+
+
+def test_a_date_with_no_utc_equivalent_is_refused_and_stores_nothing(api: TestClient) -> None:
+    """Year 1 at +14:00 was stored, and then every read of the number failed."""
+    phone = fresh_phone()
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        response = api.put(f"/v1/consents/{phone}/feedback", json={"source": "app", "at": at})
+        assert response.status_code == 422, response.text
+        assert "between 0001-01-02 and 9999-12-30" in response.json()["detail"][0]["msg"]
+    read = api.get(f"/v1/consents/{phone}")
+    assert (read.status_code, read.json()["consents"]) == (200, [])
+
+
+def test_a_date_with_an_offset_is_stored_as_that_instant(api: TestClient) -> None:
+    phone = fresh_phone()
+    body = {"source": "app", "at": "2026-01-01T09:00:00+14:00"}
+    granted = api.put(f"/v1/consents/{phone}/feedback", json=body).json()
+    [consent] = granted["consents"]
+    assert datetime.fromisoformat(consent["granted_at"]) == datetime(2025, 12, 31, 19, tzinfo=UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -220,3 +220,30 @@ def test_a_withdrawn_purpose_is_known_until_consent_is_given_again(db: Database)
     assert not facts(db, "transaction_confirmation").opted_out  # not every purpose
     assert grant_consent(db, PHONE, "transaction_confirmation", "app", NOW - timedelta(minutes=1))
     assert not facts(db, "transaction_confirmation").purpose_revoked
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+    ],
+    ids=["year 1 at +14", "year 9999 at -14"],
+)
+def test_a_moment_with_no_date_in_utc_is_refused_before_anything_is_stored(
+    db: Database, at: datetime
+) -> None:
+    """Such a row was once written, and then every read of the number failed."""
+    for store in (grant_consent, revoke_consent):
+        with pytest.raises(ConsentError, match="nothing was stored"):
+            store(db, PHONE, "feedback", "app", at)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ConsentRecord)) == 0
+    assert not facts(db).has_consent
+
+
+def test_a_moment_is_stored_as_the_same_instant_whatever_its_offset(db: Database) -> None:
+    """SQLite keeps no offset: 14:00+02:00 must be stored as 12:00 UTC, not 14:00."""
+    grant_consent(db, PHONE, "feedback", "app", NOW.astimezone(timezone(timedelta(hours=2))))
+    assert not facts(db, now=NOW - timedelta(seconds=1)).has_consent
+    assert facts(db, now=NOW).has_consent

@@ -1,23 +1,20 @@
 """``/v1/callbacks``: the wallet backend asks for calls, follows them, cancels them.
 
 Thin routes: authentication is ``ApiClient``, the work is in
-``voicebot.records.callbacks``; this module only translates errors to HTTP.
+``voicebot.records.callbacks``; its errors become HTTP answers in
+``voicebot.api.errors``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
-from fastapi.exceptions import HTTPException, RequestValidationError
 
 from voicebot.api.auth import ApiClient
-from voicebot.api.schemas import Callback, CallbackRequest, Problem, callback_out
+from voicebot.api.schemas import Callback, CallbackRequest, Key, Problem, callback_out
 from voicebot.deps import ServicesDep
-from voicebot.errors import CallbackConflictError, CallbackNotFoundError, CallbackRequestError
 from voicebot.records import callbacks as records
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -30,23 +27,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["callbacks"], responses=UNAUTHORIZED)
 
 CallbackId = Annotated[
-    str, Path(description="the id returned when the callback was created", max_length=64)
+    Key,
+    Path(
+        description="the id returned when the callback was created",
+        max_length=64,
+        examples=["cb_4f1c2a9e0b7d4c3e8a6f5b1d2c3e4f50"],
+    ),
 ]
-
-
-@contextmanager
-def http_errors() -> Iterator[None]:
-    """The callback errors as HTTP answers that say what is wrong."""
-    try:
-        yield
-    except CallbackRequestError as e:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", e.field), "msg": str(e), "input": None}]
-        ) from e
-    except CallbackNotFoundError as e:
-        raise HTTPException(status_code=404, detail=str(e)) from e
-    except CallbackConflictError as e:
-        raise HTTPException(status_code=409, detail=str(e)) from e
 
 
 @router.post(
@@ -57,6 +44,13 @@ def http_errors() -> Iterator[None]:
     responses={
         200: {"model": Callback, "description": "This event_id was seen before: that callback"},
         409: {"model": Problem, "description": "This event_id was used for a different request"},
+        429: {
+            "model": Problem,
+            "description": (
+                "The number already has as many callbacks queued or being dialed as allowed "
+                "(MAX_OPEN_CALLBACKS_PER_NUMBER); nothing was stored"
+            ),
+        },
     },
 )
 async def create_callback(
@@ -68,19 +62,22 @@ async def create_callback(
     """Queue a callback. Idempotent per `event_id`: repeating a request is safe.
 
     An invalid body is 422; each error's `loc` names the field and `msg` says why.
+    A number with too many callbacks still open is 429, with no `Retry-After`:
+    they end when the customer's hours and the consent gate let them be called,
+    which no header could promise.
     """
-    with http_errors():
-        stored, created = await asyncio.to_thread(
-            records.create_callback,
-            services.db,
-            client=client,
-            event_id=body.event_id,
-            purpose=body.purpose,
-            urgency=body.urgency,
-            earliest_at=body.earliest_at,
-            deadline=body.deadline,
-            request=body.model_dump(mode="json"),
-        )
+    stored, created = await asyncio.to_thread(
+        records.create_callback,
+        services.db,
+        client=client,
+        event_id=body.event_id,
+        purpose=body.purpose,
+        urgency=body.urgency,
+        earliest_at=body.earliest_at,
+        deadline=body.deadline,
+        request=body.model_dump(mode="json"),
+        max_open_per_number=services.settings.max_open_callbacks_per_number,
+    )
     if created:
         await services.dial_queue.new_callback(stored.id, stored.earliest_at)
     response.status_code = 202 if created else 200
@@ -98,10 +95,9 @@ async def get_callback(
     callback_id: CallbackId, client: ApiClient, services: ServicesDep
 ) -> Callback:
     """Where a callback stands, with every attempt and every consent-gate decision so far."""
-    with http_errors():
-        stored = await asyncio.to_thread(
-            records.get_callback, services.db, client=client, callback_id=callback_id
-        )
+    stored = await asyncio.to_thread(
+        records.get_callback, services.db, client=client, callback_id=callback_id
+    )
     return callback_out(stored)
 
 
@@ -118,8 +114,7 @@ async def cancel_callback(
     callback_id: CallbackId, client: ApiClient, services: ServicesDep
 ) -> Callback:
     """Cancel a callback that is no longer needed (say, confirmed in the app). Repeatable."""
-    with http_errors():
-        stored = await asyncio.to_thread(
-            records.cancel_callback, services.db, client=client, callback_id=callback_id
-        )
+    stored = await asyncio.to_thread(
+        records.cancel_callback, services.db, client=client, callback_id=callback_id
+    )
     return callback_out(stored)

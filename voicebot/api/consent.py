@@ -14,12 +14,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path
-from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, Field
 
 from voicebot.api.auth import ApiClient
 from voicebot.api.callbacks import UNAUTHORIZED
-from voicebot.api.schemas import E164, Identifier, _Strict
+from voicebot.api.schemas import (
+    ConsentGrant,
+    ConsentOut,
+    NumberStatusOut,
+    OptOutRequest,
+    PhoneNumber,
+)
 from voicebot.consent import registry
 from voicebot.deps import ServicesDep
 from voicebot.records.opt_outs import record_opt_out
@@ -28,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["consent"], responses=UNAUTHORIZED)
 
 Purpose = Literal["transaction_confirmation", "feedback"]
 Phone = Annotated[
-    str,
+    PhoneNumber,
     Path(
         description="E.164, '+' then 8 to 15 digits ('%2B' also works for the '+')",
         examples=["+14155550123"],
@@ -36,60 +40,9 @@ Phone = Annotated[
 ]
 
 
-def _checked_phone(phone: str) -> str:
-    """A 422 naming the path parameter, like a bad body field gets."""
-    if not E164.fullmatch(phone):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("path", "phone"),
-                    "msg": "phone must be E.164: '+' then 8 to 15 digits (e.g. +14155550123)",
-                    "input": phone,
-                }
-            ]
-        )
-    return phone
-
-
 def _source(client: str, given: str | None, width: int) -> str:
     """Who said so: the client, and where it says the request came from, cut to the column."""
     return (f"api:{client}" + (f":{given}" if given else ""))[:width]
-
-
-class OptOutRequest(_Strict):
-    """A customer asked not to be called again (in the app, to an agent, by email...)."""
-
-    phone: str = Field(description="E.164", examples=["+14155550123"])
-    reason: Annotated[str, Field(max_length=500)] | None = Field(
-        default=None, examples=["asked in the app's settings"]
-    )
-
-
-class ConsentGrant(_Strict):
-    """Where the customer's consent was given, and when (default: now)."""
-
-    source: Identifier = Field(examples=["app_settings"])
-    at: AwareDatetime | None = None
-
-
-class ConsentOut(BaseModel):
-    purpose: str
-    source: str
-    granted_at: datetime
-    revoked_at: datetime | None
-    in_force: bool
-
-
-class NumberStatusOut(BaseModel):
-    """What the registry holds about a number; the gate reads the same."""
-
-    phone: str
-    opted_out: bool
-    opted_out_at: datetime | None
-    opt_out_source: str | None
-    do_not_call_lists: list[str]
-    consents: list[ConsentOut]
 
 
 async def _status(services: ServicesDep, phone: str) -> NumberStatusOut:
@@ -123,16 +76,15 @@ async def create_opt_out(
     body: Annotated[OptOutRequest, Body()], client: ApiClient, services: ServicesDep
 ) -> NumberStatusOut:
     """Takes effect at once for every purpose; queued callbacks to the number are refused."""
-    phone = _checked_phone(body.phone)
     await asyncio.to_thread(
         record_opt_out,
         services.db,
-        phone=phone,
+        phone=body.phone,
         call_id=None,
         source=_source(client, None, 32),
         reason=body.reason,
     )
-    return await _status(services, phone)
+    return await _status(services, body.phone)
 
 
 @router.get(
@@ -142,7 +94,7 @@ async def create_opt_out(
 )
 async def get_number(phone: Phone, client: ApiClient, services: ServicesDep) -> NumberStatusOut:
     """All the registry holds about the number, as the gate will read it."""
-    return await _status(services, _checked_phone(phone))
+    return await _status(services, phone)
 
 
 @router.put(
@@ -158,7 +110,6 @@ async def grant(
     services: ServicesDep,
 ) -> NumberStatusOut:
     """Idempotent: a grant while consent is in force keeps the first one."""
-    phone = _checked_phone(phone)
     await asyncio.to_thread(
         registry.grant_consent,
         services.db,
@@ -179,7 +130,6 @@ async def withdraw(
     phone: Phone, purpose: Purpose, client: ApiClient, services: ServicesDep
 ) -> NumberStatusOut:
     """Takes effect at once; repeatable."""
-    phone = _checked_phone(phone)
     await asyncio.to_thread(
         registry.revoke_consent,
         services.db,

@@ -1,30 +1,30 @@
 """``/v1/calls`` and ``/v1/feedback``: supervisors and the product team read calls back.
 
 Thin routes: who may read is ``Reviewer`` (supervisor or product role), the
-queries are in ``voicebot.records.review``. Transcripts were redacted before
-they were stored; only supervisors see whole phone numbers.
+queries are in ``voicebot.records.review``; their errors become 422s in
+``voicebot.api.errors``. Transcripts were redacted before they were stored;
+only supervisors see whole phone numbers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime
 
 from voicebot.api.auth import Principal, Reviewer
 from voicebot.api.callbacks import UNAUTHORIZED
 from voicebot.api.schemas import (
-    E164,
     CallDetail,
     CallList,
     CallSummary,
+    Cursor,
     FeedbackReport,
+    Instant,
+    Key,
+    PhoneNumber,
     Problem,
     call_out,
     feedback_out,
@@ -40,27 +40,26 @@ FORBIDDEN: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["review"], responses={**UNAUTHORIZED, **FORBIDDEN})
 
 Since = Annotated[
-    AwareDatetime | None, Query(description="from this time on (ISO 8601 with a zone offset)")
+    Instant | None,
+    Query(
+        description="from this time on (ISO 8601 with a zone offset)",
+        examples=["2026-11-22T00:00:00Z"],
+    ),
 ]
-Until = Annotated[AwareDatetime | None, Query(description="before this time (exclusive)")]
-
-
-@contextmanager
-def http_errors() -> Iterator[None]:
-    """Review errors as 422s that name the query parameter."""
-    try:
-        yield
-    except ReviewQueryError as e:
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", e.field), "msg": str(e), "input": None}]
-        ) from e
+Until = Annotated[
+    Instant | None,
+    Query(
+        description="before this time (exclusive; ISO 8601 with a zone offset)",
+        examples=["2026-11-23T00:00:00+01:00"],
+    ),
+]
 
 
 def _shows_phone(principal: Principal) -> bool:
     return "supervisor" in principal.roles
 
 
-def _period(since: AwareDatetime | None, until: AwareDatetime | None) -> None:
+def _period(since: datetime | None, until: datetime | None) -> None:
     if since is not None and until is not None and until <= since:
         raise ReviewQueryError("until", "must be after since")
 
@@ -70,41 +69,45 @@ async def list_calls(
     principal: Reviewer,
     services: ServicesDep,
     purpose: Literal["transaction_confirmation", "feedback"] | None = None,
-    outcome: Annotated[str | None, Query(max_length=32, examples=["denied"])] = None,
+    outcome: Annotated[Key | None, Query(max_length=32, examples=["denied"])] = None,
     escalated: bool | None = None,
     in_progress: Annotated[
         bool | None, Query(description="true: answered and not yet ended (to listen in)")
     ] = None,
     phone: Annotated[
-        str | None, Query(description="E.164; supervisors only", examples=["+14155550123"])
+        PhoneNumber | None,
+        Query(description="E.164; supervisors only", examples=["+14155550123"]),
     ] = None,
     since: Since = None,
     until: Until = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        Cursor | None,
+        Query(
+            max_length=200,
+            description=(
+                "opaque: the `next_cursor` of the previous page, unchanged "
+                "(URL-safe base64, no padding)"
+            ),
+        ),
+    ] = None,
 ) -> CallList:
     """Calls that match every filter given, without transcripts (`GET /v1/calls/{id}` has them)."""
-    with http_errors():
-        _period(since, until)
-        if phone is not None:
-            if not _shows_phone(principal):
-                raise HTTPException(
-                    status_code=403, detail="filtering by phone needs the supervisor role"
-                )
-            if not E164.fullmatch(phone):
-                raise ReviewQueryError("phone", "must be E.164: '+' then 8 to 15 digits")
-        where = review.CallFilter(
-            purpose=purpose,
-            outcome=outcome,
-            escalated=escalated,
-            phone=phone,
-            in_progress=in_progress,
-            since=since.astimezone(UTC) if since else None,
-            until=until.astimezone(UTC) if until else None,
-        )
-        page = await asyncio.to_thread(
-            review.list_calls, services.db, where, limit=limit, cursor=cursor
-        )
+    _period(since, until)
+    if phone is not None and not _shows_phone(principal):
+        raise HTTPException(status_code=403, detail="filtering by phone needs the supervisor role")
+    where = review.CallFilter(
+        purpose=purpose,
+        outcome=outcome,
+        escalated=escalated,
+        phone=phone,
+        in_progress=in_progress,
+        since=since.astimezone(UTC) if since else None,
+        until=until.astimezone(UTC) if until else None,
+    )
+    page = await asyncio.to_thread(
+        review.list_calls, services.db, where, limit=limit, cursor=cursor
+    )
     show = _shows_phone(principal)
     calls: list[CallSummary] = [call_out(v, show_phone=show) for v in page.calls]
     return CallList(calls=calls, next_cursor=page.next_cursor)
@@ -117,7 +120,7 @@ async def list_calls(
     responses={404: {"model": Problem, "description": "No such call"}},
 )
 async def get_call(
-    call_id: Annotated[str, Path(max_length=64)], principal: Reviewer, services: ServicesDep
+    call_id: Annotated[Key, Path(max_length=64)], principal: Reviewer, services: ServicesDep
 ) -> CallDetail:
     """A call, how it ended, and its transcript as stored."""
     view = await asyncio.to_thread(review.call_detail, services.db, call_id)
@@ -141,8 +144,7 @@ async def get_feedback(
     limit: Annotated[int, Query(ge=0, le=1000, description="items listed")] = 100,
 ) -> FeedbackReport:
     """Every feedback call in the period counted; the newest `limit` listed with their comments."""
-    with http_errors():
-        _period(since, until)
+    _period(since, until)
     report = await asyncio.to_thread(
         review.feedback_report,
         services.db,

@@ -1,4 +1,4 @@
-"""Request and response bodies of the API: callbacks, and the review of calls.
+"""Request and response bodies of the API: callbacks, consent, and the review of calls.
 
 Validation here is about form only, so a stored request can always be read back
 through the same models; rules that depend on the clock (a deadline already
@@ -8,26 +8,43 @@ no finer than the currency's minor unit) are checked on new requests only: a
 request stored before them, or before a babel upgrade, still reads back
 (``callback_out`` validates with ``STORED``).
 Unknown fields are refused: a misspelt ``deadine`` must not be silently ignored.
+
+"Form" includes what storage and speech can take. Every text is refused if it
+holds a control character (PostgreSQL refuses NUL) or a lone surrogate (not
+UTF-8); names and merchants, which the bot reads aloud, more (``SpokenText``);
+every date and time must be an ISO 8601 string with an offset that is a date in
+every time zone once converted (``Instant``). The types below are the rules,
+used by bodies, path and query parameters alike, and each states its rule in
+the OpenAPI document (``Documented``). Like the currency rules they hold for new
+input only (``_on_new_input``), so a request stored before them still reads back.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from voicebot.dialog.phrasing import known_currency, minor_digits, too_many_decimals
 from voicebot.records import callbacks as records
@@ -36,12 +53,188 @@ from voicebot.records import review
 # E.164: "+", a country code that never starts with 0, 8 to 15 digits in all.
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+CURRENCY = re.compile(r"[A-Z]{3}")
+# What ``voicebot.records.review.encode_cursor`` makes: URL-safe base64, unpadded.
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+# A date, "T" (or a space), hours and minutes: the start of an ISO 8601 date-time.
+_ISO_8601 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+# A day inside Python's calendar at each end: a moment in this range is a date in
+# every time zone (offsets stay under a day), so it converts and reads back.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# Right-to-left and left-to-right embeddings, overrides and isolates: they
+# reorder how a name is shown, so what a reviewer reads is not what was sent.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 # Validation context of a request read back from the database: see the module's docstring.
 STORED = {"stored": True}
+
+T = TypeVar("T")
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether this is a stored request being read back (see the module's docstring)."""
+    return isinstance(info.context, dict) and info.context.get("stored") is True
+
+
+def _on_new_input(check: Callable[[T], T]) -> Callable[[T, ValidationInfo], T]:
+    """``check`` as a validator that passes a stored request read back (``STORED``) as it is."""
+
+    def validator(value: T, info: ValidationInfo) -> T:
+        return value if _stored(info) else check(value)
+
+    return validator
+
+
+@dataclass(frozen=True)
+class Documented:
+    """``Annotated`` metadata that adds keywords (``pattern``...) to a type's JSON schema.
+
+    For rules enforced by a validator with a clearer message than pydantic's own
+    ``pattern`` error, so the document still states them.
+    """
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
+
+
+def _storable(value: str) -> str:
+    """No control characters (NUL above all) and no lone surrogates.
+
+    PostgreSQL refuses NUL in a text column (a 500), and inside a stored JSON
+    request it breaks PostgreSQL's JSON operators on that row; a surrogate cannot
+    be encoded as UTF-8 at all. Other control characters only hide what an id or
+    a line in a log really says.
+    """
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+        if category == "Cs":
+            raise ValueError(f"must be valid Unicode (found a lone surrogate U+{ord(char):04X})")
+    return value
+
+
+_LINE_BREAKS = str.maketrans("\t\n\r", "   ")
+
+
+def _storable_lines(value: str) -> str:
+    """``_storable``, but free text keeps its tabs and line breaks."""
+    _storable(value.translate(_LINE_BREAKS))
+    return value
+
+
+def _speakable(value: str) -> str:
+    """What the bot may read aloud as given: see ``SpokenText``."""
+    _storable(value)
+    for char in value:
+        if char in BIDI_CONTROLS:
+            raise ValueError(
+                f"must not contain bidirectional control characters (found U+{ord(char):04X}): "
+                "they change how the text is shown, not what it says"
+            )
+    if "<" in value or ">" in value:
+        raise ValueError(
+            "must not contain '<' or '>': it is read aloud as given, and markup such as "
+            "<speak> or <script> is not a name"
+        )
+    if not any(char.isalnum() for char in value):
+        raise ValueError("must contain at least one letter or digit")
+    return value
+
+
+def _e164(value: str) -> str:
+    if not E164.fullmatch(value):
+        raise ValueError(
+            "phone must be E.164: '+' then 8 to 15 digits, no spaces or dashes (e.g. +14155550123)"
+        )
+    return value
+
+
+def _iso_8601_string(value: object) -> object:
+    """Only a string that starts like an ISO 8601 date-time (a parsed ``datetime`` passes).
+
+    pydantic alone reads a number (even a numeric string) as Unix time, so a
+    consent sent as ``1700000000`` or ``0`` would be "granted in 1970".
+    """
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_8601.match(value)):
+        return value
+    raise ValueError(
+        "must be an ISO 8601 date and time with a UTC offset, such as 2026-11-22T18:04:00Z "
+        "or 2026-11-22T13:04:00-05:00; numbers (Unix times) are not accepted"
+    )
+
+
+def _in_every_zone(value: datetime) -> datetime:
+    """Between ``EARLIEST`` and ``LATEST``.
+
+    Else converting it to UTC (to store it) or to the customer's zone (to say
+    it) overflows Python's calendar: such a callback was stored, and then every
+    later read of it failed.
+    """
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(
+            "must be between 0001-01-02 and 9999-12-30 in UTC, so that it is a date in every "
+            f"time zone; {value.isoformat()} is not"
+        )
+    return value
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(_on_new_input(_storable)),
+]
+Note = Annotated[
+    str, StringConstraints(max_length=500), AfterValidator(_on_new_input(_storable_lines))
+]
+"""Free text kept for people to read (tabs and line breaks allowed)."""
+
+SpokenText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_on_new_input(_speakable)),
+]
+"""A name or a merchant: the text-to-speech voice reads it to the customer as given.
+
+So it must be something a voice can say and a reviewer can read as sent: no
+control characters or NUL (nothing to say, and PostgreSQL refuses NUL), no
+bidirectional overrides or isolates (U+202A-U+202E, U+2066-U+2069: the text
+shown is not the text sent), no ``<`` or ``>`` (markup such as ``<speak>`` or
+``<script>`` is not a name, and would be markup to an SSML voice or a web page
+showing the transcript), and at least one letter or digit. Every script,
+accent and the punctuation of real names stays allowed: "José", "O'Brien",
+"Zoë", "李", "Nguyễn Thị", "Anne-Marie", "AT&T".
+"""
+
+PhoneNumber = Annotated[str, AfterValidator(_on_new_input(_e164)), Documented(f"^{E164.pattern}$")]
+"""E.164, checked by ``_e164`` (its message says what is wrong); the pattern is in the document."""
+
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_on_new_input(_iso_8601_string)),
+    AfterValidator(_on_new_input(_in_every_zone)),
+]
+"""A moment: ISO 8601 text with a UTC offset (``Z`` or ``+hh:mm``), a date in every zone."""
+
+Key = Annotated[str, AfterValidator(_on_new_input(_storable))]
+"""An id or word in a path or query: looked up in SQL, so the same rule as stored text."""
+
+
+def _cursor(value: str) -> str:
+    if not CURSOR.fullmatch(value):
+        raise ValueError("not a cursor this API returned: pass next_cursor unchanged")
+    return value
+
+
+Cursor = Annotated[str, AfterValidator(_on_new_input(_cursor)), Documented(f"^{CURSOR.pattern}$")]
 
 CallbackState = Literal["queued", "dialing", "completed", "refused", "cancelled", "failed"]
 
@@ -53,9 +246,12 @@ class _Strict(BaseModel):
 class Customer(_Strict):
     """Who to call."""
 
-    first_name: Text = Field(examples=["Alice"])
-    last_name: Text | None = Field(default=None, examples=["Moreau"])
-    phone: str = Field(
+    first_name: SpokenText = Field(
+        description="read aloud as given: letters of any script, no markup or control characters",
+        examples=["Alice", "José", "O'Brien", "李"],
+    )
+    last_name: SpokenText | None = Field(default=None, examples=["Moreau", "Nguyễn Thị"])
+    phone: PhoneNumber = Field(
         description="E.164: '+' then 8 to 15 digits, no spaces", examples=["+14155550123"]
     )
     timezone: str | None = Field(
@@ -63,16 +259,6 @@ class Customer(_Strict):
         description="IANA time zone the customer lives in (times are said in it); default UTC",
         examples=["America/New_York"],
     )
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        if not E164.fullmatch(value):
-            raise ValueError(
-                "phone must be E.164: '+' then 8 to 15 digits, no spaces or dashes "
-                "(e.g. +14155550123)"
-            )
-        return value
 
     @field_validator("timezone")
     @classmethod
@@ -94,19 +280,23 @@ class Transaction(_Strict):
 
     id: Identifier = Field(examples=["tx_8812"])
     # Before amount, so that amount's validator can check it against the currency.
-    currency: str = Field(
+    currency: Annotated[str, Documented(f"^{CURRENCY.pattern}$")] = Field(
         description="ISO 4217 code, three capital letters, one babel (CLDR) knows",
         examples=["USD"],
     )
-    amount: str = Field(
+    amount: Annotated[str, Documented(f"^{AMOUNT.pattern}$")] = Field(
         description=(
-            "a positive decimal string (no float rounding), e.g. '912.40', with no more "
-            "decimals than the currency has (JPY none, KWD 3); trailing zeros are allowed"
+            "a positive decimal string (no float rounding, not a JSON number), e.g. '912.40': "
+            "digits, '.' as separator, at most 6 decimals and no more than the currency "
+            "has (JPY none, USD 2, KWD 3); trailing zeros are allowed"
         ),
-        examples=["912.40"],
+        examples=["912.40", "1250", "12.345"],
     )
-    merchant: Text = Field(examples=["Amazon"])
-    time: AwareDatetime = Field(
+    merchant: SpokenText = Field(
+        description="read aloud as given: no markup or control characters",
+        examples=["Amazon", "Café Noir"],
+    )
+    time: Instant = Field(
         description="when the payment was made, ISO 8601 with a UTC offset",
         examples=["2026-11-22T18:04:00Z"],
     )
@@ -114,7 +304,7 @@ class Transaction(_Strict):
     @field_validator("currency")
     @classmethod
     def _iso4217(cls, value: str, info: ValidationInfo) -> str:
-        if not re.fullmatch(r"[A-Z]{3}", value):
+        if not CURRENCY.fullmatch(value):
             raise ValueError("currency must be three capital letters (ISO 4217), e.g. USD")
         if not _stored(info) and not known_currency(value):
             raise ValueError(
@@ -152,11 +342,6 @@ class Transaction(_Strict):
         return value
 
 
-def _stored(info: ValidationInfo) -> bool:
-    """Whether this is a stored request being read back (see the module's docstring)."""
-    return isinstance(info.context, dict) and info.context.get("stored") is True
-
-
 class _CallbackFields(_Strict):
     """What every callback request carries, whatever its purpose."""
 
@@ -169,10 +354,12 @@ class _CallbackFields(_Strict):
     )
     customer: Customer
     urgency: Literal["normal", "high"] = "normal"
-    earliest_at: AwareDatetime | None = Field(
-        default=None, description="do not call before this moment (ISO 8601 with offset)"
+    earliest_at: Instant | None = Field(
+        default=None,
+        description="do not call before this moment (ISO 8601 with offset)",
+        examples=["2026-11-22T18:10:00Z"],
     )
-    deadline: AwareDatetime | None = Field(
+    deadline: Instant | None = Field(
         default=None,
         description="do not call after this moment; must be in the future and after earliest_at",
     )
@@ -272,6 +459,48 @@ def callback_out(stored: records.Callback) -> Callback:
     )
 
 
+# Consent (/v1/opt-outs, /v1/consents): the wallet backend keeps the registry true.
+
+
+class OptOutRequest(_Strict):
+    """A customer asked not to be called again (in the app, to an agent, by email...)."""
+
+    phone: PhoneNumber = Field(
+        description="E.164: '+' then 8 to 15 digits, no spaces", examples=["+14155550123"]
+    )
+    reason: Note | None = Field(default=None, examples=["asked in the app's settings"])
+
+
+class ConsentGrant(_Strict):
+    """Where the customer's consent was given, and when (default: now)."""
+
+    source: Identifier = Field(examples=["app_settings"])
+    at: Instant | None = Field(
+        default=None,
+        description="when consent was given, ISO 8601 with a UTC offset; default now",
+        examples=["2026-11-22T18:04:00Z"],
+    )
+
+
+class ConsentOut(BaseModel):
+    purpose: str
+    source: str
+    granted_at: datetime
+    revoked_at: datetime | None
+    in_force: bool
+
+
+class NumberStatusOut(BaseModel):
+    """What the registry holds about a number; the gate reads the same."""
+
+    phone: str
+    opted_out: bool
+    opted_out_at: datetime | None
+    opt_out_source: str | None
+    do_not_call_lists: list[str]
+    consents: list[ConsentOut]
+
+
 # Review (/v1/calls, /v1/feedback): what supervisors and the product team read.
 
 
@@ -316,7 +545,9 @@ class CallDetail(CallSummary):
 
 class CallList(BaseModel):
     calls: list[CallSummary]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+    next_cursor: str | None = Field(
+        description="pass as `cursor`, unchanged, for the next page; null: this is the last"
+    )
 
 
 class FeedbackItem(BaseModel):

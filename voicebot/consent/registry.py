@@ -56,13 +56,25 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _storable(at: datetime) -> datetime:
+    """``at`` in UTC, before anything is written.
+
+    A moment with no UTC equivalent (year 1 at +14:00) was once stored, and then
+    every later read of the number (the gate's too) failed on it.
+    """
+    try:
+        return _aware(at).astimezone(UTC)
+    except OverflowError as e:
+        raise ConsentError(f"{at} has no date in UTC; nothing was stored") from e
+
+
 def grant_consent(db: Database, phone: str, purpose: str, source: str, at: datetime) -> bool:
     """Record consent to calls for ``purpose``; whether it changed anything.
 
     A grant while consent is in force changes nothing (the first grant counts);
     a grant older than the last revocation is stale and ignored.
     """
-    phone = _e164(phone)
+    phone, at = _e164(phone), _storable(at)
     for _ in range(2):  # a concurrent first grant wins the insert: then update its row
         try:
             with db.session() as s, s.begin():
@@ -85,7 +97,7 @@ def revoke_consent(db: Database, phone: str, purpose: str, source: str, at: date
     Kept even without a grant before it, so an older grant arriving late stays
     revoked. A revocation older than the grant in force is stale and ignored.
     """
-    phone = _e164(phone)
+    phone, at = _e164(phone), _storable(at)
     for _ in range(2):
         try:
             with db.session() as s, s.begin():

@@ -10,20 +10,36 @@ request returns the callback already stored; two requests racing each other are
 settled by the constraint (the loser catches ``IntegrityError`` and reads the
 winner's row). Reusing an event id for a *different* request is a conflict, not
 a silent no-op: a second payment under a recycled id must not go unconfirmed.
+
+Intake cap: with ``max_open_per_number``, a new callback is refused
+(``CallbackLimitError``) while its number already has that many ``queued`` or
+``dialing``, whichever client asked: it protects the person called. The count
+and the insert share one transaction, serialised per number on PostgreSQL by
+an advisory lock; SQLite (development) does not serialise them.
+
+Nothing is stored that cannot be read back: times are converted to UTC before
+the row is written, so a moment with no UTC equivalent fails here, not on every
+later read of the row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from voicebot.errors import CallbackConflictError, CallbackNotFoundError, CallbackRequestError
+from voicebot.errors import (
+    CallbackConflictError,
+    CallbackLimitError,
+    CallbackNotFoundError,
+    CallbackRequestError,
+)
 from voicebot.records.db import Database
 from voicebot.records.models import CallbackRecord
 
@@ -78,6 +94,41 @@ def _utc(moment: datetime) -> datetime:
 
 def _utc_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else _utc(moment)
+
+
+def _storable(field: str, moment: datetime | None) -> datetime | None:
+    """``moment`` in UTC, computed before anything is written; refused if it has none."""
+    try:
+        return _utc_or_none(moment)
+    except OverflowError as e:
+        raise CallbackRequestError(
+            field, f"{field} {moment} has no date in UTC; give a moment between years 1 and 9999"
+        ) from e
+
+
+def _lock_number(s: Session, phone: str) -> None:
+    """Serialise intake per number until the transaction ends (PostgreSQL only)."""
+    if s.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(phone.encode()).digest()[:8], "big", signed=True)
+        s.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def open_for_number(s: Session, phone: str) -> list[str]:
+    """Ids of the callbacks to ``phone`` that are queued or being dialed.
+
+    Rows are found by text search in the stored request, then checked in Python:
+    PostgreSQL's JSON operators fail on a whole row whose JSON holds an escaped
+    NUL, which requests stored before NUL was refused may hold.
+    """
+    query = select(CallbackRecord.id, CallbackRecord.request).where(
+        CallbackRecord.state.in_(CANCELLABLE),
+        cast(CallbackRecord.request, Text).contains(phone, autoescape=True),
+    )
+    return [
+        callback_id
+        for callback_id, request in s.execute(query)
+        if isinstance(request, dict) and (request.get("customer") or {}).get("phone") == phone
+    ]
 
 
 def _view(record: CallbackRecord) -> Callback:
@@ -137,16 +188,21 @@ def create_callback(
     deadline: datetime | None,
     request: dict[str, Any],
     now: datetime | None = None,
+    max_open_per_number: int | None = None,
 ) -> tuple[Callback, bool]:
     """Queue a callback; returns it and whether it is new (False: the same event again).
 
-    The deadline is checked only for a new callback: a retry that arrives after
-    the deadline still gets the callback it created, not an error.
+    The deadline and the intake cap (``max_open_per_number``, None: no cap; the
+    number is the request's ``customer.phone``) are checked only for a new
+    callback: a retry that arrives after the deadline, or once the number is
+    full, still gets the callback it created, not an error.
     """
     existing = _find(db, client, event_id)
     if existing is not None:
         return _same_request(existing, request), False
     now = now or datetime.now(UTC)
+    earliest_at = _storable("earliest_at", earliest_at)
+    deadline = _storable("deadline", deadline)
     if deadline is not None and deadline <= now:
         raise CallbackRequestError(
             "deadline", f"deadline must be in the future; {deadline.isoformat()} has passed"
@@ -168,6 +224,12 @@ def create_callback(
     )
     try:
         with db.session() as s, s.begin():
+            if max_open_per_number is not None:
+                phone = request["customer"]["phone"]
+                _lock_number(s, phone)
+                already = len(open_for_number(s, phone))
+                if already >= max_open_per_number:
+                    raise CallbackLimitError(phone, already, max_open_per_number)
             s.add(record)
     except IntegrityError:
         # Another request with this event id committed first: answer with its callback.

@@ -14,7 +14,7 @@ import base64
 import binascii
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
@@ -107,18 +107,28 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def encode_cursor(created_at: datetime, call_id: str) -> str:
-    raw = f"{_utc(created_at).isoformat()}|{call_id}"  # type: ignore[union-attr]
+    moment = created_at.replace(tzinfo=UTC) if created_at.tzinfo is None else created_at
+    raw = f"{moment.astimezone(UTC).isoformat()}|{call_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (creation time, id) a cursor stands for; ReviewQueryError if it is not one of ours."""
+    """The (creation time, id) a cursor stands for; ReviewQueryError if it is not one of ours.
+
+    A cursor is opaque but still input: what it decodes to goes into SQL, so it
+    must be what ``encode_cursor`` makes (a UTC time and an id with no control
+    characters, which PostgreSQL may refuse), not merely decodable.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, call_id = raw.split("|", 1)
-        return datetime.fromisoformat(moment), call_id
+        after = datetime.fromisoformat(moment)
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise ReviewQueryError("cursor", "not a cursor this API returned") from e
+    ours = after.utcoffset() == timedelta(0) and 0 < len(call_id) <= 64 and call_id.isprintable()
+    if not ours:
+        raise ReviewQueryError("cursor", "not a cursor this API returned")
+    return after, call_id
 
 
 def _view(record: CallRecord, with_turns: bool) -> CallView:
