@@ -192,7 +192,13 @@ def get_call(db: Database, call_id: str) -> dict[str, Any] | None:
             "fields": record.fields,
             "evidence": record.evidence,
             "turns": [
-                {"speaker": t.speaker, "text": t.text, "source": t.source, "offset_s": t.offset_s}
+                {
+                    "speaker": t.speaker,
+                    "text": t.text,
+                    "source": t.source,
+                    "offset_s": t.offset_s,
+                    "confidence": t.confidence,
+                }
                 for t in record.turns
             ],
         }
