@@ -1,16 +1,15 @@
 """Dialog policy stage: turns what was heard into what the bot says next.
 
-It owns turn-taking: barge-in (the caller may cut a question short but not a
-disclosure), keypad input, the silence timer, cutting in when a secret is being
-said, waiting for an answering machine's beep, and ending the call. What to say
-and how the call ends are decided by the pure ``DialogEngine``; this stage only
-moves frames, plus what must happen in the call's time: an opt-out is stored
-before its goodbye is said, an optional LLM is asked when the offline
-classifier understood nothing, and an answer given in a pause (before the VAD
-is sure the turn ended) stays provisional until the turn's final words agree
-(``_settle_early``): no outcome is decided on half a turn. Any error here becomes a
-spoken apology and an escalation: a live call never goes silent because of a
-bug.
+An adapter around two pure cores: *when* to answer, barge in, wait or hang up
+is decided by ``voicebot.turns.taking.TurnTaking`` (fed the pipeline's events
+with their times), *what* to say and how the call ends by ``DialogEngine``.
+This stage moves frames and does what must happen in the call's time: an
+opt-out is stored before its goodbye is said, an optional LLM is asked when the
+offline classifier understood nothing, an answer given in a pause is undone
+(the engine restored) when the caller goes on, keys are held and PINs typed
+on the keypad redacted, and an answering machine's beep is waited for. Any
+error here becomes a spoken apology and an escalation: a live call never goes
+silent because of a bug.
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from voicebot.pipeline.frames import (
 )
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.tts import PlaybackTimeline
+from voicebot.turns.taking import Act, Action, BotLine, Reading, Rules, TurnTaking, added_words
 
 OutcomeSink = Callable[[CallSession], Awaitable[None]]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
@@ -109,26 +109,29 @@ class DialogPolicy(FrameProcessor):
         # How sure Whisper must be of a pause's words for them to mean something now.
         self._early_min_confidence = early_min_confidence
         self._keypad_hold_s = keypad_hold_s
+        self._turns = TurnTaking(
+            Rules(
+                silence_timeout_s=silence_timeout_s,
+                finished_threshold=finished_threshold,
+                early_min_confidence=early_min_confidence,
+                llm_fallback=assistant is not None,
+            )
+        )
         self._silence_task: asyncio.Task[None] | None = None
         self._beep_task: asyncio.Task[None] | None = None
         self._key_task: asyncio.Task[None] | None = None  # a key waiting out its hold
         self._key_burst: list[int] = []  # transcript indexes of the keys in this burst
         self._last_key_at = float("-inf")
-        self._caller_turn_open = False  # from VAD start until its HeardFrame arrives
         self._events: set[asyncio.Task[None]] = set()
-        # The caller turn answered on its words in a pause, if any: its answer is
-        # provisional until the turn's final words confirm it (``_settle_early``).
-        self._early_turn = 0
+        # The engine before the answer given to a pause's words, and where that
+        # answer left it: the turn's final words keep it or redo it (``_redo_early``).
+        self._early_before: EngineSnapshot | None = None
+        self._early_result: tuple[str, str | None] | None = None
         self._early_text = ""
-        self._early_before: EngineSnapshot | None = None  # the engine before that answer
-        self._early_result: tuple[str, str | None] | None = None  # (state, outcome) after it
-        self._early_interrupted = False  # the caller went on over the early answer
-        self._held_end = False  # an early answer ended the call: hang up once it is confirmed
-        self._talked_over_disclosure = False
-        self._cut_in_this_turn = False  # already warned about a secret in this turn
+        self._heard_at = 0.0  # when the words being answered reached this stage
         self._warning_until = 0.0  # a warning just sent counts as playing until then
         self._awaiting_beep = False
-        self._ending = False
+        self._ended = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -150,22 +153,20 @@ class DialogPolicy(FrameProcessor):
                 await self._on_heard(frame)
                 return
             if isinstance(frame, CallerResumedFrame):
-                if frame.turn == self._early_turn:
-                    self._early_interrupted = True
-                    await self._on_caller_started()  # they went on: stop answering over them
+                now = time.monotonic()
+                await self._run(self._turns.caller_resumed(frame.turn, now, self._playing()))
                 return
             if isinstance(frame, InputDTMFFrame):
                 await self._on_keypad(str(frame.button.value))
                 return
             if isinstance(frame, VADUserStartedSpeakingFrame):
-                await self._on_caller_started()
+                now = time.monotonic()
+                await self._run(self._turns.caller_started(now, self._playing()))
             elif isinstance(frame, BotStartedSpeakingFrame):
-                await self._cancel_silence_timer()
+                await self._run(self._turns.bot_started())
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 # The transport has sent the last audio: authoritative, unlike the timeline.
-                if self._held_end and not self._caller_turn_open:
-                    await self._settle_early(None)  # the turn's final words never came
-                await self._maybe_start_silence_timer(bot_done=True)
+                await self._run(self._turns.bot_stopped(time.monotonic()))
         except Exception as e:
             await self._fail(e)
         await self.push_frame(frame, direction)
@@ -207,151 +208,148 @@ class DialogPolicy(FrameProcessor):
             await self.cancel_task(task)
         await self._say(self._engine.voicemail())
 
+    # -- turn-taking: the pure machine decides, this runs its actions ---------
+
+    def _playing(self) -> BotLine | None:
+        """The bot line playing now; none while a machine's greeting plays (nothing to cut)."""
+        line = None if self._awaiting_beep else self._timeline.playing()
+        return None if line is None else BotLine(line.key, line.interruptible)
+
+    async def _run(self, actions: list[Action], frame: HeardFrame | None = None) -> None:
+        """Carry out the turn-taking machine's ``actions`` (``frame``: the words they are about)."""
+        for action in actions:
+            match action.act:
+                case Act.BARGE_IN:
+                    logger.debug(f"{self}: barge-in ({action.reason})")
+                    self._timeline.clear()
+                    await self.broadcast_interruption()
+                case Act.WARN:
+                    await self._warn_of_secret()
+                case Act.ANSWER:
+                    assert frame is not None
+                    await self._answer(frame, action.text)
+                case Act.ANSWER_EARLY:
+                    assert frame is not None
+                    await self._answer_early(frame, action.reason)
+                case Act.KEEP_EARLY:
+                    logger.debug(f"{self}: early answer kept ({action.text!r})")
+                    self._early_before = self._early_result = None
+                case Act.REDO_EARLY:
+                    assert frame is not None
+                    await self._redo_early(frame, action)
+                case Act.IGNORE:
+                    logger.debug(f"{self}: turn ignored ({action.reason})")
+                case Act.START_SILENCE_TIMER:
+                    await self._cancel_silence_timer()
+                    self._silence_task = self.create_task(
+                        self._silence_timer(action.at), "silence-timer"
+                    )
+                case Act.CANCEL_SILENCE_TIMER:
+                    await self._cancel_silence_timer()
+                case Act.STILL_THERE:
+                    reply = self._engine.silence()
+                    if reply is not None:
+                        await self._say(reply)
+                case Act.ANSWER_KEY:
+                    self._key_task = self.create_task(self._answer_key(action.text), "keypad-hold")
+                case Act.HANG_UP:
+                    await self._end()
+
     # -- caller input --------------------------------------------------------
 
-    async def _on_caller_started(self) -> None:
-        await self._cancel_silence_timer()
-        self._caller_turn_open = True
-        self._cut_in_this_turn = False
-        if self._awaiting_beep:
-            return
-        line = self._timeline.playing()
-        if line is None or self._ending:
-            self._talked_over_disclosure = line is not None
-            return
-        if line.interruptible:
-            logger.debug(f"{self}: barge-in during {line.key!r}")
-            self._timeline.clear()
-            await self.broadcast_interruption()
-            self._talked_over_disclosure = False
-        else:
-            self._talked_over_disclosure = True
-
     async def _on_heard(self, frame: HeardFrame) -> None:
-        heard_at = time.monotonic()
+        heard_at = self._heard_at = time.monotonic()
         if frame.speculative:
             await self._on_early_words(frame, heard_at)
             return
-        if frame.turn and frame.turn == self._early_turn and not frame.partial:
-            await self._settle_early(frame, heard_at)
-            return
         if frame.partial:
             # Mid-turn, a secret is being said: cut in now, not when they finish.
-            if frame.secrets and not self._cut_in_this_turn and not self._awaiting_beep:
-                await self._cut_in()
+            if frame.secrets and not self._awaiting_beep:
+                await self._run(self._turns.secret_heard())
             return
-        self._caller_turn_open = False
-        if frame.text:
-            self._session.record_caller(frame.text, "speech", frame.confidence)
-            self._event(
-                {"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)}
-            )
-        if self._awaiting_beep or self._ending:
-            return  # a machine's greeting, or speech over the goodbye
-        if frame.secrets:
-            if not self._cut_in_this_turn:
-                await self._cut_in()
-            self._cut_in_this_turn = False
-            return
-        if self._cut_in_this_turn or self._talked_over_disclosure:
-            # Speech over a disclosure (or over the secret warning) answers nothing asked.
-            logger.debug(f"{self}: ignoring a turn said over a disclosure")
-            self._talked_over_disclosure = self._cut_in_this_turn = False
-        else:
-            reply = await self._understand(frame)
-            if reply is not None:
-                await self._say(reply, answers=_timing(frame, heard_at))
-                return
-        await self._maybe_start_silence_timer()
+        if self._awaiting_beep:
+            self._turns.caller_speaking = False
+            return  # a machine's greeting
+        if frame.text and frame.turn != self._turns.early_turn:
+            self._record_caller(frame.text, frame.confidence)  # an early turn's: see _redo_early
+        actions = self._turns.turn_ended(
+            frame.turn,
+            frame.text,
+            heard_at,
+            same_as_early=frame.same_as_speculative,
+            secret=bool(frame.secrets),
+        )
+        await self._run(actions, frame)
 
     async def _on_early_words(self, frame: HeardFrame, heard_at: float) -> None:
         """Words heard in a pause: answer now only if they fully answer the question."""
-        busy = self._awaiting_beep or self._ending or self._engine.finished
-        if busy or self._cut_in_this_turn or self._talked_over_disclosure or frame.secrets:
+        if self._awaiting_beep or self._engine.finished or frame.secrets:
             return
-        if not frame.text.strip() or self._early_turn == frame.turn:
+        if not frame.text.strip():
             return
         heard = await self._interpret(frame)
-        if self._early_turn == frame.turn or self._engine.finished:
-            return  # while the model read the words, the turn was taken another way
-        reason = self._early_reason(heard, frame.finished_probability)
-        if reason is None:
-            return
+        reading = Reading(
+            understood=heard.intent != Intent.NONE,
+            complete=self._engine.complete_answer(heard),
+            confidence=heard.confidence,
+        )
+        actions = self._turns.words_in_pause(
+            frame.turn, frame.text, reading, frame.finished_probability, heard_at
+        )
+        await self._run(actions, frame)
+
+    async def _answer(self, frame: HeardFrame, text: str) -> None:
+        """Answer a turn's final words; nothing to say back: wait for the caller again."""
+        reply = await self._understand(replace(frame, text=text))
+        if reply is not None:
+            await self._say(reply, answers=_timing(frame, self._heard_at))
+        else:
+            await self._run(self._turns.nothing_to_say(time.monotonic()))
+
+    async def _answer_early(self, frame: HeardFrame, reason: str) -> None:
+        """Answer a pause's words now; provisional until the turn's final words agree."""
         metrics.EARLY_TURNS.labels(reason=reason).inc()
         logger.debug(
             f"{self}: turn {frame.turn} ends in its pause ({reason}, "
             f"P(finished)={frame.finished_probability})"
         )
-        self._early_turn, self._early_text = frame.turn, frame.text
-        self._early_before, self._early_interrupted = self._engine.snapshot(), False
-        self._caller_turn_open = False
-        self._session.record_caller(frame.text, "speech", frame.confidence)
-        self._event({"type": "heard", "text": frame.text, "confidence": round(frame.confidence, 2)})
-        reply = self._engine.act(heard)
+        self._early_before, self._early_text = self._engine.snapshot(), frame.text
+        self._record_caller(frame.text, frame.confidence)
+        reply = self._engine.act(await self._interpret(frame))
         self._early_result = (self._engine.state.name, self._engine.outcome)
         if reply is not None:
-            # Spoken now, but provisional: an outcome is kept (and the call hung up)
-            # only once the turn's final words agree (``_settle_early``).
-            await self._say(reply, answers=_timing(frame, heard_at), provisional=True)
+            await self._say(reply, answers=_timing(frame, self._heard_at), provisional=True)
 
-    async def _settle_early(self, final: HeardFrame | None, heard_at: float = 0.0) -> None:
-        """The turn answered early has ended: keep that answer, or decide on the whole turn.
+    async def _redo_early(self, final: HeardFrame, action: Action) -> None:
+        """The caller went on after an early answer: decide on the whole turn afresh.
 
-        No outcome is decided on words from a turn the caller is still speaking.
-        If the final words are the early ones (or never came), the early answer
-        stands. If the caller went on, or the words read differently now, the
-        engine goes back to where it was and the whole turn is understood
-        afresh; the bot says the new answer, unless it is the same answer and
-        the caller heard it whole. An opt-out is never withdrawn.
+        The bot says the new answer, unless it is the same answer and the
+        caller heard it whole; the same goodbye, held, now hangs up.
         """
-        early, before = self._early_text, self._early_before
-        result, interrupted = self._early_result, self._early_interrupted
-        self._early_turn, self._early_text, self._early_before = 0, "", None
-        self._early_result, self._early_interrupted = None, False
-        held, self._held_end = self._held_end, False
-        self._caller_turn_open = False
-        opted_out = self._engine.outcome == "opted_out"
-        if final is None or final.same_as_speculative or opted_out or before is None:
-            if held:
-                await self._end()
+        before, result = self._early_before, self._early_result
+        self._early_before = self._early_result = None
+        rest = added_words(self._early_text, final.text)
+        if rest:
+            self._record_caller(rest, final.confidence)
+        if before is None:
             return
-        rest = _after(early, final.text)
-        if rest is not None and rest:
-            self._session.record_caller(rest, "speech", final.confidence)
-            self._event({"type": "heard", "text": rest, "confidence": round(final.confidence, 2)})
-        whole = final.text if rest is None else f"{early} {rest}".strip()
         self._engine.restore(before)
-        reply = await self._understand(replace(final, text=whole))
+        reply = await self._understand(replace(final, text=action.text))
         same = (self._engine.state.name, self._engine.outcome) == result
-        logger.debug(f"{self}: early answer {'confirmed' if same else 'withdrawn'} by {whole!r}")
-        if reply is not None and (not same or interrupted):
-            await self._say(reply, answers=_timing(final, heard_at))
-        elif same and held:
-            await self._end()
+        logger.debug(
+            f"{self}: early answer {'confirmed' if same else 'withdrawn'} by {action.text!r}"
+        )
+        now = time.monotonic()
+        if reply is not None and (not same or action.said_over):
+            await self._say(reply, answers=_timing(final, self._heard_at))
+        elif same and action.held:
+            await self._run(self._turns.replied(now, ends_call=True))
         elif reply is None:
-            await self._maybe_start_silence_timer()
+            await self._run(self._turns.nothing_to_say(now))
 
-    def _early_reason(self, heard: Interpretation, finished: float | None) -> str | None:
-        """Why a pause's words may be answered now ("answer", "sounds_finished"), or None.
-
-        Words that fully answer the question (``DialogEngine.complete_answer``)
-        are taken whatever the turn model says (``finished``, None if it has
-        not spoken yet): on these voices it scores finished answers as low as
-        0.06. Other words are taken if the caller sounds done, unless nothing
-        was understood and an LLM could still be asked (that waits for the
-        final words). Words that mean something are taken only if Whisper is
-        sure of them: a guess it is not sure of may read differently once the
-        pause is over.
-        """
-        if heard.intent != Intent.NONE and heard.confidence < self._early_min_confidence:
-            return None
-        if self._engine.complete_answer(heard):
-            return "answer"
-        if finished is None:
-            return None
-        if heard.intent == Intent.NONE and self._assistant is not None:
-            return None
-        return "sounds_finished" if finished >= self._finished_threshold else None
+    def _record_caller(self, text: str, confidence: float) -> None:
+        self._session.record_caller(text, "speech", confidence)
+        self._event({"type": "heard", "text": text, "confidence": round(confidence, 2)})
 
     async def _understand(self, frame: HeardFrame) -> Reply | None:
         """Offline first; the optional LLM only when that understood nothing."""
@@ -373,11 +371,6 @@ class DialogPolicy(FrameProcessor):
     async def _interpret(self, frame: HeardFrame) -> Interpretation:
         """The engine's reading of the words, off the event loop (the model takes ~10 ms)."""
         return await asyncio.to_thread(self._engine.understand, frame.text, frame.confidence)
-
-    async def _cut_in(self) -> None:
-        """The caller is saying a secret: talk over them with the warning."""
-        self._cut_in_this_turn = True
-        await self._warn_of_secret()
 
     async def _warn_of_secret(self) -> None:
         """Warn the caller never to share a secret (once), then ask the question again."""
@@ -413,17 +406,11 @@ class DialogPolicy(FrameProcessor):
             self._session.redact_turns(self._key_burst, KEYPAD_REDACTED)
             if len(self._key_burst) == KEYPAD_SECRET_DIGITS:
                 logger.info(f"{self}: keys typed in a burst; redacted, warning the caller")
-                await self._cancel_silence_timer()
-                await self._warn_of_secret()
+                await self._run(self._turns.secret_heard())
             return
-        line = self._timeline.playing()
-        if self._ending or self._awaiting_beep or (line is not None and not line.interruptible):
+        if self._awaiting_beep:
             return
-        await self._cancel_silence_timer()
-        if line is not None:
-            self._timeline.clear()
-            await self.broadcast_interruption()
-        self._key_task = self.create_task(self._answer_key(digit), "keypad-hold")
+        await self._run(self._turns.key_pressed(digit, now, self._playing()))
 
     async def _answer_key(self, digit: str) -> None:
         await asyncio.sleep(self._keypad_hold_s)
@@ -445,9 +432,7 @@ class DialogPolicy(FrameProcessor):
     async def _say(
         self, reply: Reply, answers: TurnTiming | None = None, *, provisional: bool = False
     ) -> None:
-        """Send ``reply``; a provisional one that ends the call holds the hang-up back."""
-        if not provisional and self._held_end:
-            self._held_end = False  # superseded: this reply decides how the call goes on
+        """Send ``reply``; when one that ends the call hangs up is the turn-taking's call."""
         if reply.outcome == "opted_out":
             # Stored before the goodbye is said: the caller may hang up on hearing it.
             self._session.conclude(self._engine)
@@ -463,11 +448,14 @@ class DialogPolicy(FrameProcessor):
         await self.push_frame(
             RecognitionHintsFrame(expected_speech=reply.expected_speech), FrameDirection.UPSTREAM
         )
-        if reply.ends_call:
-            if provisional and reply.outcome != "opted_out":
-                self._held_end = True
-            else:
-                await self._end()
+        opted_out = reply.outcome == "opted_out"
+        actions = self._turns.replied(
+            time.monotonic(),
+            ends_call=reply.ends_call,
+            provisional=provisional,
+            opted_out=opted_out,
+        )
+        await self._run(actions)
 
     def _event(self, event: dict[str, Any]) -> None:
         """Publish a live event without holding the turn up (supervisors, the simulator)."""
@@ -498,7 +486,10 @@ class DialogPolicy(FrameProcessor):
 
     async def _end(self) -> None:
         """Record the outcome now, then hang up once the last line has played."""
-        self._ending = True
+        if self._ended:
+            return
+        self._ended = True
+        self._turns.end()
         await self._cancel_silence_timer()
         self._session.conclude(self._engine)
         await self._on_outcome(self._session)
@@ -508,7 +499,7 @@ class DialogPolicy(FrameProcessor):
     async def _fail(self, error: Exception) -> None:
         """Never dead air: apologise, escalate, hang up."""
         logger.exception(f"{self}: dialog failed: {error}")
-        if self._ending:
+        if self._ended:
             return
         self._engine.end_with("escalated", escalate=True)
         self._session.failure = repr(error)
@@ -520,7 +511,7 @@ class DialogPolicy(FrameProcessor):
 
     async def _speech_failed(self, error: str) -> None:
         """The synthesiser broke and has played its prepared apology: hand over, hang up."""
-        if self._ending:
+        if self._ended:
             return
         self._engine.end_with("escalated", escalate=True)
         self._session.failure = f"speech synthesis: {error}"
@@ -529,28 +520,16 @@ class DialogPolicy(FrameProcessor):
 
     # -- silence -------------------------------------------------------------
 
-    async def _maybe_start_silence_timer(self, *, bot_done: bool = False) -> None:
-        if self._ending or self._caller_turn_open or self._engine.finished:
-            return
-        if self._awaiting_beep:
-            return
-        if not bot_done and self._timeline.ends_at() > time.monotonic():
-            return  # still talking; BotStoppedSpeaking will start it
-        await self._cancel_silence_timer()
-        self._silence_task = self.create_task(self._silence_timer(), "silence-timer")
-
     async def _cancel_silence_timer(self) -> None:
         task, self._silence_task = self._silence_task, None
         if task is not None and task is not asyncio.current_task():
             await self.cancel_task(task)
 
-    async def _silence_timer(self) -> None:
-        await asyncio.sleep(self._silence_timeout_s)
+    async def _silence_timer(self, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
         self._silence_task = None
         try:
-            reply = self._engine.silence()
-            if reply is not None:
-                await self._say(reply)
+            await self._run(self._turns.tick(time.monotonic()))
         except Exception as e:
             await self._fail(e)
 
@@ -573,15 +552,3 @@ def turn_parts(timing: TurnTiming, first_audio_at: float) -> dict[str, float]:
         "synthesis": first_audio_at - timing.replied_at,
         "response": first_audio_at - timing.speech_stopped_at,
     }
-
-
-def _after(early: str, final: str) -> str | None:
-    """What ``final`` adds after the words already answered (``early``); None if unrelated."""
-    said, more = _words(early), _words(final)
-    if more[: len(said)] != said:
-        return None
-    return " ".join(final.split()[len(said) :]).strip()
-
-
-def _words(text: str) -> list[str]:
-    return ["".join(ch for ch in w.lower() if ch.isalnum()) for w in text.split()]
