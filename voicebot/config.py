@@ -101,7 +101,13 @@ class Settings(BaseSettings):
     # 0.3 s after a phrase ("Stop calling me. Take me..."); one-word turns ("Yes,")
     # always wait for the VAD.
     early_turn_after_s: float = Field(default=0.35, ge=0)
-    vad_start_secs: float = 0.2
+    # Speech this long, each 32 ms window scored at least ``vad_confidence`` by Silero,
+    # starts a caller turn. pipecat's 0.2 s at 0.7 never hears 7 % of one-word answers
+    # ("No.", "Right.") on 10-20 dB lines; 0.1 s at 0.5 (Silero's own threshold)
+    # misses about 1 %, with no false start on the lines' noise
+    # (``python -m voicebot.bench.vad``, docs/status.md).
+    vad_start_secs: float = Field(default=0.1, gt=0)
+    vad_confidence: float = Field(default=0.5, gt=0, lt=1)
     # pipecat's default 0.6 misses a short "Yes." on telephone audio; 0.3 does not.
     vad_min_volume: float = 0.3
     silence_timeout_s: float = 7.0

@@ -103,3 +103,10 @@ def test_understanding_follows_the_dialog() -> None:
     # A rating carries its value.
     rate = FixedReader(Decision("other", 0.9, top="other"))
     assert understand(rate, "I'd say a four.", 0.9, "rating", "Amara")[1:] == ("rating", 4, None)
+
+
+def test_a_turn_the_vad_never_heard_is_a_problem_whatever_was_meant() -> None:
+    """A line the server cuts to nothing (no turn) cannot be relied on."""
+    lost = Reading("caller-low", WHOLE, "", 0.0, "none", "none", phase_ms=7)
+    [problem] = problems([reading(WHOLE, "affirm"), lost], "affirm")
+    assert "vad+7ms" in problem and "reads as none" in problem

@@ -88,6 +88,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
     analyzer = SharedSileroVADAnalyzer(
         session=models.silero_session,
         params=VADParams(
+            confidence=settings.vad_confidence,
             start_secs=settings.vad_start_secs,
             stop_secs=settings.vad_stop_secs,
             min_volume=settings.vad_min_volume,

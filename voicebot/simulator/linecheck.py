@@ -5,7 +5,12 @@ on the words of a pause before the caller has finished (``stt``'s speculative
 recognition). So a line is synthesised as the simulator says it, put on the
 scenario's line, through mu-law, and recognised exactly as the server does,
 with the prompt the dialog gives Whisper for that kind of question: once whole,
-and cut at 40, 60 and 80 % of its audio. Each hearing is then understood as
+cut at 40, 60 and 80 % of its audio, and as the server cuts the turn out of
+the stream at three frame phases (``served_segment``: the configured VAD finds
+the speech, and the words are what Whisper makes of the pre-roll and the
+speech up to the first quiet window, the speculative recognition that becomes
+the turn's words when the pause lasts; a short word the VAD never reports is
+a turn that never happens). Each hearing is then understood as
 the dialog would (``DialogEngine.understand``: the classifier's decision, the
 requests honoured anywhere, the question's own answer).
 
@@ -24,15 +29,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
 from voicebot.audio import FRAME_SAMPLES, PCM, TELEPHONE_RATE, mulaw_decode, resample
+from voicebot.config import Settings, get_settings
 from voicebot.dialog.engine import EXPECTATIONS, OPT_OUT_SPEECH, Heard, IntentReader
 from voicebot.dialog.understanding import request_from
 from voicebot.pipeline.stt import PRE_ROLL_S, WHISPER_RATE, transcribe
+from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 from voicebot.simulator.line import PhoneLine
 from voicebot.simulator.voices import CallerVoices
 
 CUTS = (0.4, 0.6, 0.8)
+PHASES_MS = (0, 7, 13)  # where the carrier's 20 ms frames (and the VAD's windows) fall
 WHOLE = 1.0
 MIN_CONFIDENCE = 0.45  # both flows' min_confidence: heard less surely, it answers nothing
 TAIL_S = 0.3  # quiet after the words, within the VAD's 0.5 s
@@ -50,6 +59,13 @@ class Reading:
     intent: str  # what the dialog makes of it at this question
     rating: int | None = None
     scope: str | None = None  # an opt-out of one purpose only ("no more surveys": feedback)
+    phase_ms: int | None = None  # cut out of the stream by the VAD, frames shifted this much
+
+    @property
+    def how(self) -> str:
+        if self.phase_ms is not None:
+            return f"vad+{self.phase_ms}ms"
+        return "whole" if self.cut == WHOLE else f"{self.cut:.0%}"
 
 
 def prompt_for(expect: str, first_name: str) -> str:
@@ -100,6 +116,8 @@ def hear_line(
     first_name: str,
     snr_db: float | None = None,
     cuts: Sequence[float] = CUTS,
+    phases_ms: Sequence[int] = PHASES_MS,
+    settings: Settings | None = None,
 ) -> list[Reading]:
     """The whole line and its cuts, said in ``voice`` and heard as the server hears them."""
     pcm = voices.say(text, voice)
@@ -122,14 +140,71 @@ def hear_line(
         )
         meaning = understand(models.understanding, heard.text, heard.confidence, expect, first_name)
         readings.append(Reading(voice, cut, heard.text, heard.confidence, *meaning))
+    line = PhoneLine.for_scenario(
+        f"check-line {voice} {text}",
+        snr_db=snr_db,
+        band_limited=snr_db is not None,
+        color="pink",
+        utterances=[pcm],
+    )
+    for phase in phases_ms:
+        lead = np.zeros(phase * TELEPHONE_RATE // 1000, np.int16)
+        wire = resample(
+            on_the_wire(np.concatenate([lead, pcm]), line), TELEPHONE_RATE, WHISPER_RATE
+        )
+        segment = served_segment(models.silero_session, wire, settings or get_settings())
+        if segment is None:
+            readings.append(Reading(voice, WHOLE, "", 0.0, "none", "none", phase_ms=phase))
+            continue
+        heard = transcribe(models.whisper, segment, prompt=prompt)
+        meaning = understand(models.understanding, heard.text, heard.confidence, expect, first_name)
+        readings.append(
+            Reading(voice, WHOLE, heard.text, heard.confidence, *meaning, phase_ms=phase)
+        )
     return readings
+
+
+def served_segment(session: Any, pcm16k: PCM, settings: Settings) -> PCM | None:
+    """The turn the server would recognise in this stream: None if the VAD never hears it.
+
+    The VAD runs over 20 ms frames as the carrier sends them; the turn starts
+    ``PRE_ROLL_S`` before the VAD reports speech and ends where the speculative
+    recognition of the pause that ended the turn cut it: ``speculate_after_s``
+    into that pause (``pipeline/stt.py``), not where the VAD became sure.
+    """
+    params = VADParams(
+        confidence=settings.vad_confidence,
+        start_secs=settings.vad_start_secs,
+        stop_secs=settings.vad_stop_secs,
+        min_volume=settings.vad_min_volume,
+    )
+    analyzer = SharedSileroVADAnalyzer(session=session, params=params)
+    analyzer.set_sample_rate(WHISPER_RATE)
+    frame = WHISPER_RATE // 50
+    stream = np.concatenate([pcm16k, np.zeros(2 * WHISPER_RATE, np.int16)])
+    start: int | None = None
+    guess_at: int | None = None  # where the speculative recognition of this pause cut the turn
+    for i in range(0, len(stream) - frame + 1, frame):
+        state = analyzer._run_analyzer(stream[i : i + frame].tobytes())
+        if start is None:
+            if state == VADState.SPEAKING:
+                start = max(0, i + frame - int(PRE_ROLL_S * WHISPER_RATE))
+            continue
+        quiet = analyzer.silence_s()
+        if quiet == 0:
+            guess_at = None  # they went on: the guess is dropped
+        elif guess_at is None and quiet >= max(settings.speculate_after_s, 1e-9):
+            guess_at = i + frame
+        if state == VADState.QUIET:
+            return stream[start : guess_at or i + frame]
+    return None if start is None else stream[start:]
 
 
 def problems(readings: Sequence[Reading], intent: str, rating: int | None = None) -> list[str]:
     """Why these readings make the line unsafe to rely on; empty if it is fine."""
     found: list[str] = []
     for r in readings:
-        where = f"{r.voice} {'whole' if r.cut == WHOLE else f'cut {r.cut:.0%}'}: {r.text!r}"
+        where = f"{r.voice} {r.how if r.cut == WHOLE else f'cut {r.how}'}: {r.text!r}"
         if r.cut == WHOLE:
             if r.intent != intent:
                 found.append(f"{where} reads as {r.intent}, expected {intent}")
@@ -147,11 +222,11 @@ def problems(readings: Sequence[Reading], intent: str, rating: int | None = None
 
 def table(readings: Sequence[Reading]) -> str:
     """The readings, one a line: voice, cut, heard words, confidence, model and dialog intent."""
-    rows = [f"{'voice':<14} {'cut':>5}  {'conf':>4}  {'model':<9} {'reads as':<16} heard"]
+    rows = [f"{'voice':<14} {'cut':>8}  {'conf':>4}  {'model':<9} {'reads as':<16} heard"]
     for r in readings:
-        cut = "whole" if r.cut == WHOLE else f"{r.cut:.0%}"
+        cut = r.how
         reads = " ".join(str(x) for x in (r.intent, r.rating, r.scope) if x is not None)
         rows.append(
-            f"{r.voice:<14} {cut:>5}  {r.confidence:4.2f}  {r.model:<9} {reads:<16} {r.text!r}"
+            f"{r.voice:<14} {cut:>8}  {r.confidence:4.2f}  {r.model:<9} {reads:<16} {r.text!r}"
         )
     return "\n".join(rows)
