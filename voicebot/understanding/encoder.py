@@ -14,6 +14,7 @@ A short turn ("yes that was me", 8 tokens) takes about 2 ms on one core.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import threading
 from collections.abc import Sequence
@@ -137,43 +138,38 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """One unit vector per text, shape (len(texts), 384).
 
-        Texts go through in padded batches of similar length: at a call's
-        sizes the forward pass is bound by reading the weights (~40 MB), so a
-        turn and its clauses in one batch cost little more than the turn alone.
+        Texts go through up to ``BATCH`` at a time, packed end to end without
+        padding: every layer but attention works token by token, so a turn
+        and its clauses (each shorter than the turn) cost their tokens only,
+        and the weights are read once per pass, not once per text.
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         encoded = [self.token_ids(text) for text in texts]
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), BATCH):
-            index = order[start : start + BATCH]
-            length = len(encoded[index[-1]])
-            ids = np.zeros((len(index), length), dtype=np.int64)
-            mask = np.zeros((len(index), length), dtype=np.float32)
-            for row, i in enumerate(index):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1.0
-            out[index] = self._forward(ids, mask)
+        for start in range(0, len(texts), BATCH):
+            out[start : start + BATCH] = self._forward(encoded[start : start + BATCH])
         return out
 
-    def _forward(self, ids: NDArray[np.int64], mask: Vector) -> NDArray[np.float32]:
-        batch, length = ids.shape
+    def _forward(self, sequences: Sequence[list[int]]) -> NDArray[np.float32]:
+        """The model on token id sequences packed into one (tokens, 384) matrix."""
         heads, dim = self._heads, self.dim
         size = dim // heads
-        x = self._words[ids] + self._positions[:length] + self._token_type
-        # Tokens as rows of one 2-D matrix: numpy multiplies a 3-D array by a
-        # matrix one batch item at a time, reading the weights once per item.
-        x = _layer_norm(x, *self._emb_ln, self._eps).reshape(batch * length, dim)
+        lengths = [len(ids) for ids in sequences]
+        bounds = np.cumsum([0, *lengths])
+        ids = np.fromiter((t for seq in sequences for t in seq), dtype=np.int64, count=bounds[-1])
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        x = self._words[ids] + self._positions[positions] + self._token_type
+        x = _layer_norm(x, *self._emb_ln, self._eps)
         scale = np.float32(1.0 / np.sqrt(size))
-        # Padding is never attended to: -10000 before the softmax, as BERT does.
-        padding = ((1.0 - mask) * np.float32(-10000.0))[:, None, None, :]
+        spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
         for layer in self._layers:
-            qkv = x @ layer.qkv_w + layer.qkv_b  # (b*n, 3d)
-            qkv = qkv.reshape(batch, length, 3, heads, size).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]  # (b, h, n, s)
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + padding
-            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, dim)
+            qkv = x @ layer.qkv_w + layer.qkv_b  # (tokens, 3d)
+            context = np.empty_like(x)
+            for begin, end in spans:  # attention stays within each text
+                q, k, v = qkv[begin:end].reshape(end - begin, 3, heads, size).transpose(1, 2, 0, 3)
+                scores = (q @ k.transpose(0, 2, 1)) * scale  # (h, n, n)
+                scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+                scores /= scores.sum(axis=-1, keepdims=True)
+                context[begin:end] = (scores @ v).transpose(1, 0, 2).reshape(end - begin, dim)
             x = _layer_norm(
                 context @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b, self._eps
             )
@@ -181,8 +177,7 @@ class SentenceEncoder:
             x = _layer_norm(
                 hidden @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b, self._eps
             )
-        x = x.reshape(batch, length, dim)
-        pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        pooled = np.add.reduceat(x, bounds[:-1], axis=0) / np.array(lengths, np.float32)[:, None]
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)  # type: ignore[no-any-return]
 
