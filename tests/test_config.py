@@ -18,7 +18,11 @@ def test_production_needs_https_public_url() -> None:
 
 def test_development_without_token_still_checks_signatures() -> None:
     a, b = Settings(twilio_auth_token=""), Settings(twilio_auth_token="")
-    assert a.twilio_auth_token and a.twilio_auth_token != b.twilio_auth_token
+    token_a, token_b = (
+        a.twilio_auth_token.get_secret_value(),
+        b.twilio_auth_token.get_secret_value(),
+    )
+    assert token_a and token_a != token_b
 
 
 def test_media_stream_url_follows_public_scheme() -> None:

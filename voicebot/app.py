@@ -22,6 +22,7 @@ from voicebot.api.live import router as live_router
 from voicebot.api.review import router as review_router
 from voicebot.config import Settings, get_settings
 from voicebot.deps import ServicesDep
+from voicebot.health import readiness
 from voicebot.services import Services
 from voicebot.telephony.limits import WebSocketMessageLimit
 from voicebot.telephony.routes import router as twilio_router
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     """Build the app. Misconfiguration fails here, before any call is taken."""
     settings = settings or get_settings()
     services = Services.create(settings)
+    services.health.models = "loading" if preload_models else "on first call"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
         warming: asyncio.Task[None] | None = None
         if preload_models:
             await asyncio.to_thread(lambda: services.models)  # first call must not wait
+            services.health.models = "loaded"
             # Calls are taken meanwhile; the phrases they need most are made first.
             warming = asyncio.create_task(_warm_phrases(services), name="warm-phrases")
         if services.outcomes is not None:
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus(services: ServicesDep, request: Request) -> Response:
         """Prometheus text format; the queue depth is read from Redis now."""
-        token = services.settings.metrics_token
+        token = services.settings.metrics_token.get_secret_value()
         given = request.headers.get("authorization", "")
         if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return Response("metrics need 'Authorization: Bearer <token>'", status_code=401)
@@ -73,10 +76,20 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
         body, content_type = metrics.generate()
         return Response(body, media_type=content_type)
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz(services: ServicesDep) -> JSONResponse:
-        await services.redis.ping()
+    # Probes for load balancers and orchestrators (voicebot/health.py): no key, not in
+    # the OpenAPI document.
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        """Alive: the process answers. No dependency is asked."""
         return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["ops"], include_in_schema=False)
+    async def readyz(services: ServicesDep) -> JSONResponse:
+        """200 when Redis, SQL and the models are ready and not draining; else 503 naming them."""
+        checks = await readiness(services)
+        not_ready = sorted(name for name, state in checks.items() if state != "ok")
+        body = {"ready": not not_ready, "not_ready": not_ready, "checks": checks}
+        return JSONResponse(body, status_code=503 if not_ready else 200)
 
     return app
 

@@ -12,19 +12,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, get_args
 
-from loguru import logger
-
 from voicebot.bench.stats import percentile
-from voicebot.config import REPO_ROOT, Role, get_settings
+from voicebot.config import REPO_ROOT, LogFormat, Role, get_settings
 from voicebot.errors import VoicebotError
+from voicebot.logs import configure_logging
 
 # The kinds of question (``voicebot.dialog.engine.EXPECTATIONS``), without importing the engine.
 QUESTION_KINDS = ("identity", "yes_no", "rating", "comment", "time")
 
 
-def _quiet_logs(level: str) -> None:
-    logger.remove()
-    logger.add(sys.stderr, level=level)
+def _log_format() -> LogFormat:
+    """The configured log format; text if the configuration is broken (the command says so)."""
+    try:
+        return get_settings().log_format
+    except VoicebotError:
+        return "text"
 
 
 def latency_summary(latencies: list[int]) -> str:
@@ -239,23 +241,26 @@ def _serve(host: str, port: int) -> int:
     import uvicorn
 
     from voicebot.app import create_app
+    from voicebot.health import DrainingServer
 
     settings = get_settings()
-    uvicorn.run(
-        create_app(settings), host=host, port=port, ws_max_size=settings.ws_max_message_bytes
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=settings.ws_max_message_bytes,
+        # JSON: uvicorn's own loggers go through ours (voicebot/logs.py) instead of its format.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
+    DrainingServer(config, app.state.services.health).run()  # SIGTERM: /readyz false first
     return 0
 
 
 def _worker() -> int:
     """A dialer worker (arq); start several processes to share the load."""
-    import logging.config
-
-    from arq.logs import default_log_config
-
     from voicebot.dialer.worker import run_worker
 
-    logging.config.dictConfig(default_log_config(verbose=False))  # arq's job log, at INFO
     run_worker(get_settings())
     return 0
 
@@ -489,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--name", default="Alice", help="the customer's first name (identity)")
 
     args = parser.parse_args(argv)
-    _quiet_logs(args.log_level)
+    # A worker keeps arq's job log (each job, its duration) at INFO whatever --log-level says.
+    levels = {"arq": "INFO"} if args.command == "worker" else None
+    configure_logging(level=args.log_level, log_format=_log_format(), levels=levels)
     if args.command == "api-key":
         return _api_key(args.name, sorted(set(args.roles or ["backend"])))
     try:

@@ -4,17 +4,30 @@ Only this module reads environment variables. Outside development mode the
 settings refuse insecure defaults (no Twilio auth token, no public URL), so a
 misconfigured production server fails at start-up instead of accepting forged
 webhooks.
+
+Secrets are ``SecretStr``: the Twilio auth token, the webhook signing secret,
+the LLM key, the metrics token, and the Redis and database URLs, which carry a
+password when the server needs one (``postgresql://user:password@host/db``).
+Their repr, ``str`` and JSON dump are ``**********``, so no repr of the
+settings, log line or error page prints them; the code that uses one calls
+``get_secret_value()`` (or ``reveal``) at that point and nowhere earlier, and
+validation errors never echo the input (``hide_input_in_errors``). Not secret:
+the API key hashes (SHA-256 of 256-bit random keys: a hash cannot be turned back
+into a key, and reading which client has which hash helps an operator) and the
+webhook URLs (they are stored with each outbox row; put no credential in them,
+the signing secret is what proves a request is ours).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicebot.errors import ConfigError
@@ -24,6 +37,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Role = Literal["backend", "supervisor", "product"]
 """Who an API client is: the wallet's backend, a supervisor, the product team."""
+
+LogFormat = Literal["text", "json"]
+"""``text`` for people; ``json``: one JSON object per line, for a log shipper."""
+
+
+def reveal(value: SecretStr | str) -> str:
+    """A secret's text, where it is used (a plain string passes through, for callers' URLs)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def _alias(name: str) -> AliasChoices:
@@ -35,7 +56,11 @@ class Settings(BaseSettings):
     """Process-wide settings; see README "Configuration" for each variable."""
 
     model_config = SettingsConfigDict(
-        env_prefix="VOICEBOT_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="VOICEBOT_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a refused value may be a secret: never echo it
     )
 
     env: Literal["development", "production"] = "development"
@@ -46,7 +71,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str = Field(
         default="AC00000000000000000000000000000000", validation_alias=_alias("TWILIO_ACCOUNT_SID")
     )
-    twilio_auth_token: str = Field(default="", validation_alias=_alias("TWILIO_AUTH_TOKEN"))
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias=_alias("TWILIO_AUTH_TOKEN")
+    )
     # Where the REST client places calls: empty is the real Twilio; the phone
     # simulator's REST API (voicebot/simulator/rest.py) in tests and campaigns.
     twilio_api_base_url: str = Field(default="", validation_alias=_alias("TWILIO_API_BASE_URL"))
@@ -57,10 +84,13 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = 64 * 1024
 
     # State and records.
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_alias("REDIS_URL"))
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"), validation_alias=_alias("REDIS_URL")
+    )
     redis_prefix: str = "voicebot"
-    database_url: str = Field(
-        default=f"sqlite:///{REPO_ROOT / 'voicebot.db'}", validation_alias=_alias("DATABASE_URL")
+    database_url: SecretStr = Field(
+        default=SecretStr(f"sqlite:///{REPO_ROOT / 'voicebot.db'}"),
+        validation_alias=_alias("DATABASE_URL"),
     )
 
     # The business the bot speaks for.
@@ -117,8 +147,9 @@ class Settings(BaseSettings):
     # Optional LLM that helps classify free speech (voicebot/dialog/llm.py); an empty
     # base URL keeps the bot fully offline. The key may come as OPENAI_API_KEY.
     llm_base_url: str = ""
-    llm_api_key: str = Field(
-        default="", validation_alias=AliasChoices("VOICEBOT_LLM_API_KEY", "OPENAI_API_KEY")
+    llm_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("VOICEBOT_LLM_API_KEY", "OPENAI_API_KEY"),
     )
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = 1.5
@@ -126,7 +157,7 @@ class Settings(BaseSettings):
     # Outcome webhooks to the wallet backend (empty URL: off). Each POST is signed
     # with the secret (HMAC-SHA256) and retried with capped exponential backoff.
     outcome_webhook_url: str = ""
-    outcome_webhook_secret: str = ""
+    outcome_webhook_secret: SecretStr = SecretStr("")
     outcome_webhook_timeout_s: float = 5.0
     outcome_retry_max_s: float = 300.0
     outcome_poll_s: float = 2.0
@@ -171,7 +202,7 @@ class Settings(BaseSettings):
     api_roles: dict[str, list[Role]] = Field(default_factory=dict)
     # GET /metrics asks for "Authorization: Bearer <this>" when set (Prometheus'
     # bearer_token); empty: open, for a monitoring network of its own.
-    metrics_token: str = ""
+    metrics_token: SecretStr = SecretStr("")
 
     @field_validator("api_keys")
     @classmethod
@@ -249,6 +280,9 @@ class Settings(BaseSettings):
             raise ConfigError("DIAL_SWEEP_EVERY_S must divide 60 (1, 2, 5, 10, 15, 20, 30, 60)")
         return value
 
+    # Logs (voicebot/logs.py): "text", or "json" lines with the call's ids as fields.
+    log_format: LogFormat = "text"
+
     # Where recordings and reports go.
     output_dir: Path = REPO_ROOT / "out"
 
@@ -259,7 +293,7 @@ class Settings(BaseSettings):
             missing = [
                 name
                 for name, value in (
-                    ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
+                    ("TWILIO_AUTH_TOKEN", self.twilio_auth_token.get_secret_value()),
                     ("PUBLIC_BASE_URL", self.public_base_url),
                 )
                 if not value
@@ -268,22 +302,42 @@ class Settings(BaseSettings):
                 raise ConfigError(f"production mode needs {', '.join(missing)} to be set")
             if not self.public_base_url.startswith("https://"):
                 raise ConfigError("PUBLIC_BASE_URL must be https:// in production")
-            if self.outcome_webhook_url and not self.outcome_webhook_secret:
+            if self.outcome_webhook_url and not self.outcome_webhook_secret.get_secret_value():
                 raise ConfigError("production mode needs OUTCOME_WEBHOOK_SECRET with the URL")
             if self.outcome_webhook_url and not self.outcome_webhook_url.startswith("https://"):
                 raise ConfigError("OUTCOME_WEBHOOK_URL must be https:// in production")
-        elif not self.twilio_auth_token:
+        elif not self.twilio_auth_token.get_secret_value():
             # Development without a token: a random one per process keeps signature
             # checks on (fail closed) while the in-process simulator signs with it.
-            self.twilio_auth_token = secrets.token_hex(16)
+            self.twilio_auth_token = SecretStr(secrets.token_hex(16))
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's copy, with a plain string given for a secret wrapped as one.
+
+        ``model_copy`` does not validate, and tests and tools derive settings
+        with it (``update={"database_url": url}``): a secret field must still
+        hold a ``SecretStr``, or its first ``get_secret_value()`` would fail.
+        """
+        if update:
+            update = {
+                name: SecretStr(value) if name in SECRETS and isinstance(value, str) else value
+                for name, value in update.items()
+            }
+        return super().model_copy(update=update, deep=deep)
 
     @property
     def media_stream_url(self) -> str:
         """The WebSocket URL Twilio should stream the call audio to."""
         base = self.public_base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         return f"{base}/twilio/media-stream"
+
+
+SECRETS = frozenset(
+    name for name, field in Settings.model_fields.items() if field.annotation is SecretStr
+)
+"""The settings that are secrets (``SecretStr``)."""
 
 
 @lru_cache(maxsize=1)

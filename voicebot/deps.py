@@ -26,7 +26,7 @@ async def twilio_form(request: Request, services: ServicesDep) -> dict[str, str]
     url = public_url(services.settings.public_base_url, request)
     try:
         check_signature(
-            services.settings.twilio_auth_token,
+            services.settings.twilio_auth_token.get_secret_value(),
             url,
             form,
             request.headers.get("X-Twilio-Signature"),

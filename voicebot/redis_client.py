@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import SecretStr
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
+
+from voicebot.config import reveal
 
 RETRIES = 10
 RETRY_ON = [ConnectionError, TimeoutError, ConnectionResetError, OSError]
@@ -29,12 +32,14 @@ def retry_options() -> dict[str, Any]:
     return {"retry": retry_policy(), "retry_on_error": list(RETRY_ON), "health_check_interval": 15}
 
 
-def connect(url: str, *, decode_responses: bool = True) -> Redis:
-    """A client for ``url``; connects lazily, on its first command."""
-    client: Redis = Redis.from_url(url, decode_responses=decode_responses, **retry_options())
+def connect(url: SecretStr | str, *, decode_responses: bool = True) -> Redis:
+    """A client for ``url`` (it may hold a password); connects lazily, on its first command."""
+    client: Redis = Redis.from_url(
+        reveal(url), decode_responses=decode_responses, **retry_options()
+    )
     return client
 
 
-def pool(url: str) -> ConnectionPool:
+def pool(url: SecretStr | str) -> ConnectionPool:
     """A connection pool for clients built on it (arq's ``ArqRedis``)."""
-    return ConnectionPool.from_url(url, **retry_options())
+    return ConnectionPool.from_url(reveal(url), **retry_options())

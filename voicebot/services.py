@@ -15,6 +15,7 @@ from voicebot.dialog.flows import Flow, load_flow
 from voicebot.dialog.llm import IntentAssistant
 from voicebot.dialog.phrasing import business_values
 from voicebot.dialog.prompts import Prompts, load_prompts
+from voicebot.health import Health
 from voicebot.outcomes.dispatcher import OutcomeDispatcher
 from voicebot.pipeline.models import SpeechModels, get_models
 from voicebot.pipeline.tts import fixed_pieces
@@ -37,6 +38,7 @@ class Services:
     outcomes: OutcomeDispatcher | None = None  # only when an outcome webhook URL is set
     # Optional LLM help for free speech; None unless VOICEBOT_LLM_BASE_URL is set.
     assistant: IntentAssistant | None = None
+    health: Health = field(default_factory=Health)  # models loaded? draining? (/readyz)
     _closing: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod

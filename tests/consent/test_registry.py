@@ -41,13 +41,14 @@ def db(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> It
         yield database
         database.engine.dispose()
         return
-    if not settings.database_url.startswith("postgres"):
+    url = settings.database_url.get_secret_value()
+    if not url.startswith("postgres"):
         pytest.skip("TEST_DATABASE_URL is not PostgreSQL")
     schema = f"consent_test_{secrets.token_hex(4)}"
-    admin = create_engine(normalize_url(settings.database_url))
+    admin = create_engine(normalize_url(url))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    database = Database(f"{settings.database_url}?options=-csearch_path%3D{schema}")
+    database = Database(f"{url}?options=-csearch_path%3D{schema}")
     try:
         database.create_tables()
         yield database

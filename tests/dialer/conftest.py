@@ -59,7 +59,7 @@ def dialer() -> FakeDialer:
 
 @pytest.fixture
 async def redis(dial_settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(dial_settings.redis_url)
+    client = Redis.from_url(dial_settings.redis_url.get_secret_value())
     yield client
     await flush_own_keys(client, dial_settings)
     await client.aclose()

@@ -16,13 +16,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
 
 from tests.dialer.helpers import FakeDialer, flush_own_keys, new_callback, new_phone
+from tests.outcomes.helpers import Receiver
 from voicebot.config import REPO_ROOT, Settings
 from voicebot.dialer import jobs, ledger
 from voicebot.dialer.worker import build_worker
+from voicebot.outcomes.signing import verify
 from voicebot.records import calls as call_records
 from voicebot.records.callbacks import Callback, get_callback
 from voicebot.records.db import Database
@@ -152,6 +155,7 @@ async def test_a_worker_killed_inside_the_twilio_request_never_causes_a_second_c
             "dial_calls_per_second",
         )
     }
+    fields = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in fields.items()}
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -454,3 +458,26 @@ async def test_a_call_request_that_failed_midway_is_never_redialed_until_reconci
     retry_at = later + timedelta(seconds=dial_settings.dial_retry_backoff_s[0])
     assert await jobs.dial(runtime, callback.id, now=retry_at) == "dialed"
     assert len(dialer.calls) == 1
+
+
+async def test_the_fallback_webhook_is_signed_the_standard_webhooks_way(
+    dial_settings: Settings, db: Database, dialer: FakeDialer, redis: Redis
+) -> None:
+    with Receiver() as backend:
+        settings = dial_settings.model_copy(
+            update={"dial_max_attempts": 1, "fallback_webhook_url": backend.url}
+        )
+        rt = jobs.Runtime.create(settings, dialer=dialer)
+        try:
+            callback = new_callback(db)
+            assert await jobs.dial(rt, callback.id) == "dialed"
+            assert await jobs.call_ended(rt, dialer.calls[-1].call_id, "failed") == "failed"
+        finally:
+            await rt.close()
+    [request] = backend.requests
+    secret = settings.outcome_webhook_secret.get_secret_value()
+    assert request.headers["webhook-id"] == request.headers["idempotency-key"]
+    assert request.headers["webhook-id"] == f"fallback:{callback.id}"
+    assert verify(secret, request.body, request.headers, now=request.at)
+    assert not verify(secret, request.body, request.headers | {"webhook-id": "x"}, request.at)
+    assert attempts(db, callback.id) == ["failed", "fallback_webhook_sent"]

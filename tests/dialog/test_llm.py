@@ -217,7 +217,7 @@ def test_no_base_url_means_no_assistant() -> None:
 def test_api_key_may_come_as_openai_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOICEBOT_LLM_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
-    assert Settings().llm_api_key == "sk-from-env"
+    assert Settings().llm_api_key.get_secret_value() == "sk-from-env"
 
 
 def test_prompt_file_names_every_intent_and_the_placeholders() -> None:

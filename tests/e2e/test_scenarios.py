@@ -26,7 +26,7 @@ import websockets
 
 from tests.conftest import PRODUCT_KEY, SCENARIOS, SUPERVISOR_KEY, WEBHOOK_SECRET, scenario_files
 from tests.outcomes.helpers import Receiver
-from voicebot.outcomes.signing import HEADER, verify
+from voicebot.outcomes.signing import verify
 from voicebot.simulator.runner import ScenarioResult, Simulator
 from voicebot.simulator.scenario import load_scenarios
 
@@ -164,8 +164,9 @@ async def test_every_outcome_reaches_the_wallet_backend_signed(
         request = got[sid]
         payload = json.loads(request.body)
         assert payload["outcome"] == result.outcome, result.name
-        signature = request.headers[HEADER.lower()]
-        assert verify(WEBHOOK_SECRET, request.body, signature, request.at), result.name
+        # Standard Webhooks: id, timestamp and body signed together.
+        assert request.headers["webhook-id"] == request.headers["idempotency-key"], result.name
+        assert verify(WEBHOOK_SECRET, request.body, request.headers, request.at), result.name
         assert request.headers["idempotency-key"] == f"call-outcome:{payload['call_id']}"
 
 

@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from voicebot.calls.context import CallContext, Customer, Transaction
+from voicebot.config import reveal
 from voicebot.records import calls as call_records
 from voicebot.records.db import Database
 
@@ -77,12 +79,13 @@ def unused_url() -> str:
 
 
 @contextmanager
-def isolated_schema(database_url: str) -> Iterator[str]:
+def isolated_schema(database_url: SecretStr | str) -> Iterator[str]:
     """A fresh schema in the test database, dropped afterwards; yields a URL that uses it.
 
     The test database is shared and keeps rows between runs; a dispatcher works on
     every due row it can see, so each test gets tables of its own.
     """
+    database_url = reveal(database_url)
     name = f"outbox_{secrets.token_hex(6)}"
     admin = Database(database_url)
     with admin.engine.begin() as c:

@@ -62,9 +62,13 @@ async def test_a_failed_attempt_is_retried_and_delivered_once_with_one_key(
         assert request.headers["idempotency-key"] == f"call-outcome:{call_id}"
         assert request.headers["x-voicebot-attempt"] == str(n)
         assert request.headers["content-type"] == "application/json"
-        signature = request.headers["x-voicebot-signature"]
-        assert verify(SECRET, request.body, signature, now=time.time())
-        assert not verify("whsec_wrong", request.body, signature, now=time.time())
+        # Standard Webhooks: the id is the idempotency key; each attempt is signed afresh.
+        assert request.headers["webhook-id"] == f"call-outcome:{call_id}"
+        assert verify(SECRET, request.body, request.headers, now=time.time())
+        assert not verify("whsec_wrong", request.body, request.headers, now=time.time())
+        # The old header, until the next release.
+        legacy = request.headers["x-voicebot-signature"]
+        assert verify(SECRET, request.body, legacy, now=time.time())
     # What the receiver sees: one key, so one outcome, however many attempts.
     assert {r.headers["idempotency-key"] for r in receiver.requests} == {f"call-outcome:{call_id}"}
 
@@ -131,7 +135,8 @@ async def test_without_a_secret_no_signature_is_sent(
     unsigned = outcome_settings.model_copy(update={"outcome_webhook_secret": ""})
     assert await OutcomeDispatcher(db, unsigned).deliver_due() == 1
     [request] = receiver.requests
-    assert "x-voicebot-signature" not in request.headers
+    signing = {"webhook-id", "webhook-timestamp", "webhook-signature", "x-voicebot-signature"}
+    assert not signing & set(request.headers)
 
 
 async def test_started_dispatcher_delivers_when_nudged(

@@ -36,12 +36,14 @@ def test_production_refuses_a_plain_http_webhook_url() -> None:
 
 
 def test_production_accepts_https_with_a_secret_and_no_webhook_at_all() -> None:
-    assert production("https://w.example/o", secret="s").outcome_webhook_secret == "s"
+    secret = production("https://w.example/o", secret="s").outcome_webhook_secret
+    assert secret.get_secret_value() == "s"
     assert production().outcome_webhook_url == ""
 
 
 def test_development_allows_a_loopback_receiver_without_a_secret() -> None:
-    assert Settings(outcome_webhook_url="http://127.0.0.1:9/o").outcome_webhook_secret == ""
+    unsigned = Settings(outcome_webhook_url="http://127.0.0.1:9/o")
+    assert unsigned.outcome_webhook_secret.get_secret_value() == ""
 
 
 def test_the_webhook_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,7 +61,7 @@ def voice_settings(server: InProcessServer, rest: TwilioRestSimulator) -> Settin
 
 @pytest.fixture(scope="module")
 async def store(voice_settings: Settings) -> AsyncIterator[tuple[CallStore, Database]]:
-    redis = Redis.from_url(voice_settings.redis_url, decode_responses=True)
+    redis = Redis.from_url(voice_settings.redis_url.get_secret_value(), decode_responses=True)
     db = Database(voice_settings.database_url)
     yield CallStore(redis, voice_settings.redis_prefix), db
     await redis.aclose()

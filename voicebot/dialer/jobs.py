@@ -430,11 +430,11 @@ async def _post_fallback(rt: Runtime, target: ledger.Target) -> None:
         },
         separators=(",", ":"),
     ).encode()
-    headers = {"Content-Type": "application/json", "Idempotency-Key": f"fallback:{target.id}"}
-    if rt.settings.outcome_webhook_secret:
-        headers["X-Voicebot-Signature"] = sign(
-            rt.settings.outcome_webhook_secret, body, int(time.time())
-        )
+    key = f"fallback:{target.id}"
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+    secret = rt.settings.outcome_webhook_secret.get_secret_value()
+    if secret:
+        headers |= sign(secret, body, msg_id=key, timestamp=int(time.time()))
     async with httpx.AsyncClient(timeout=rt.settings.outcome_webhook_timeout_s) as client:
         response = await client.post(
             rt.settings.fallback_webhook_url, content=body, headers=headers

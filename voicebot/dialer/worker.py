@@ -38,7 +38,7 @@ async def _sweep(ctx: dict[str, Any]) -> dict[str, int]:
 
 def redis_settings(settings: Settings) -> RedisSettings:
     """arq's connection, with the retries every other client has (``voicebot.redis_client``)."""
-    base = RedisSettings.from_dsn(settings.redis_url)
+    base = RedisSettings.from_dsn(settings.redis_url.get_secret_value())
     base.retry = redis_client.retry_policy()
     base.retry_on_error = list(redis_client.RETRY_ON)
     base.conn_retries = 30  # at start-up: wait for a Redis that is still starting

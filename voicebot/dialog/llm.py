@@ -119,7 +119,7 @@ class IntentAssistant:
             return None
         client = AsyncOpenAI(
             base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key or NO_KEY,
+            api_key=settings.llm_api_key.get_secret_value() or NO_KEY,
             timeout=settings.llm_timeout_s,
             max_retries=0,
         )

@@ -23,7 +23,7 @@ from loguru import logger
 from sqlalchemy import select, update
 
 from voicebot.config import Settings
-from voicebot.outcomes.signing import HEADER, sign
+from voicebot.outcomes.signing import sign
 from voicebot.records.db import Database
 from voicebot.records.models import OutcomeDelivery
 
@@ -190,8 +190,12 @@ class OutcomeDispatcher:
             "Idempotency-Key": claimed.idempotency_key,
             "X-Voicebot-Attempt": str(claimed.attempt),
         }
-        if self._settings.outcome_webhook_secret:  # production always has one (config)
-            headers[HEADER] = sign(self._settings.outcome_webhook_secret, body, int(time.time()))
+        secret = self._settings.outcome_webhook_secret.get_secret_value()
+        if secret:  # production always has one (config)
+            # Standard Webhooks: the id is the idempotency key, so a replay under another fails.
+            headers |= sign(
+                secret, body, msg_id=claimed.idempotency_key, timestamp=int(time.time())
+            )
         try:
             response = await client.post(claimed.url, content=body, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as e:

@@ -7,9 +7,11 @@ Access is synchronous and short; async code calls it through
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from voicebot.config import reveal
 from voicebot.records.models import Base
 
 
@@ -21,10 +23,14 @@ def normalize_url(url: str) -> str:
 
 
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factory.
 
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(normalize_url(url), pool_pre_ping=True)
+    The URL may hold a password: it is revealed only here, and SQLAlchemy's own
+    repr of the engine hides it.
+    """
+
+    def __init__(self, url: SecretStr | str) -> None:
+        self.engine: Engine = create_engine(normalize_url(reveal(url)), pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_tables(self) -> None:

@@ -289,7 +289,9 @@ class CampaignRun:
         assert self.db is not None
         base = self.settings.public_base_url
         carrier = TwilioCarrier(
-            base, self.settings.twilio_auth_token, self.settings.twilio_account_sid
+            base,
+            self.settings.twilio_auth_token.get_secret_value(),
+            self.settings.twilio_account_sid,
         )
         dnc = [PLACEHOLDER_DNC]
         try:

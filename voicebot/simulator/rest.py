@@ -413,7 +413,9 @@ class TwilioRestSimulator:
         valid = (
             scheme.lower() == "basic"
             and secrets.compare_digest(user, self.account_sid.encode())
-            and secrets.compare_digest(password, self.settings.twilio_auth_token.encode())
+            and secrets.compare_digest(
+                password, self.settings.twilio_auth_token.get_secret_value().encode()
+            )
         )
         if not valid:
             return _error(

@@ -267,7 +267,9 @@ class Simulator:
         self.db = Database(self.settings.database_url)
         await asyncio.to_thread(self.db.create_tables)
         self.carrier = TwilioCarrier(
-            base_url, self.settings.twilio_auth_token, self.settings.twilio_account_sid
+            base_url,
+            self.settings.twilio_auth_token.get_secret_value(),
+            self.settings.twilio_account_sid,
         )
         return self
 

@@ -14,7 +14,7 @@ from voicebot.config import Settings
 
 def twilio_client(settings: Settings) -> Client:
     """A client for the configured account, at the configured API base URL."""
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
     if settings.twilio_api_base_url:
         # Every /2010-04-01 resource (Calls, Messages) goes through the ``api``
         # domain, which builds its URLs from ``base_url`` at request time.

@@ -16,6 +16,7 @@ from voicebot.errors import CallNotFoundError, TelephonyError
 from voicebot.pipeline.call import run_call
 from voicebot.pipeline.session import CallSession
 from voicebot.records import calls as call_records
+from voicebot.services import Services
 from voicebot.telephony import twiml
 from voicebot.telephony.media_stream import CLOSE_POLICY_VIOLATION, read_start, require_token
 
@@ -34,6 +35,14 @@ async def voice(form: TwilioForm, services: ServicesDep, call_id: str = Query(""
     other status as an application error), and changes nothing.
     """
     call_sid = form.get("CallSid", "")
+    with logger.contextualize(call_id=call_id, call_sid=call_sid):
+        return await _connect_stream(form, services, call_id, call_sid)
+
+
+async def _connect_stream(
+    form: dict[str, str], services: Services, call_id: str, call_sid: str
+) -> Response:
+    """Claim the call's one stream and answer the TwiML that connects it (see ``voice``)."""
     try:
         await services.store.context(call_id)
     except CallNotFoundError:
@@ -66,11 +75,19 @@ async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("
     """Call progress. Callbacks come out of order and twice: state only moves forward."""
     call_status = form.get("CallStatus", "")
     sequence = int(form.get("SequenceNumber") or 0)
+    call_sid = form.get("CallSid", "")
     if not call_id:
         try:
-            call_id = await services.store.call_id_for(form.get("CallSid", ""))
+            call_id = await services.store.call_id_for(call_sid)
         except CallNotFoundError:
             return Response(status_code=204)  # not ours; acknowledging stops retries
+    with logger.contextualize(call_id=call_id, call_sid=call_sid):
+        await _apply_status(services, call_id, call_status, sequence)
+    return Response(status_code=204)
+
+
+async def _apply_status(services: Services, call_id: str, call_status: str, sequence: int) -> None:
+    """Move the call forward in Redis and SQL, and tell the dialer when it has ended."""
     metrics.CALL_STATUS.labels(status=call_status if call_status in STATUS_RANK else "other").inc()
     applied = await services.store.apply_status(call_id, call_status, sequence)
     rank = STATUS_RANK.get(call_status)
@@ -78,7 +95,6 @@ async def status(form: TwilioForm, services: ServicesDep, call_id: str = Query("
         await asyncio.to_thread(call_records.apply_status, services.db, call_id, call_status, rank)
     await services.dial_queue.call_status(services.store, call_id, call_status)
     logger.debug(f"{call_id}: status {call_status} #{sequence} {'applied' if applied else 'stale'}")
-    return Response(status_code=204)
 
 
 @router.post("/sms", response_class=Response)
@@ -114,5 +130,8 @@ async def media_stream(websocket: WebSocket, services: ServicesDep) -> None:
         context=context,
         answered_by=start.parameters.get("answered_by", ""),
     )
-    logger.info(f"{call_id}: media stream {start.stream_sid} started for {start.call_sid}")
-    await run_call(websocket, session, services)
+    # Everything the call logs, the pipeline's tasks and threads included (they copy
+    # the context they start in), carries its ids.
+    with logger.contextualize(call_id=call_id, call_sid=start.call_sid):
+        logger.info(f"{call_id}: media stream {start.stream_sid} started for {start.call_sid}")
+        await run_call(websocket, session, services)

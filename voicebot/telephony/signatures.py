@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
+from voicebot.config import reveal
 from voicebot.errors import SignatureError
 
 
@@ -25,15 +27,15 @@ def public_url(public_base_url: str, request: Request) -> str:
 
 
 def check_signature(
-    auth_token: str, url: str, params: Mapping[str, str], signature: str | None
+    auth_token: SecretStr | str, url: str, params: Mapping[str, str], signature: str | None
 ) -> None:
     """Raise ``SignatureError`` unless ``signature`` is Twilio's for this request."""
     if not signature:
         raise SignatureError("missing X-Twilio-Signature")
-    if not RequestValidator(auth_token).validate(url, dict(params), signature):
+    if not RequestValidator(reveal(auth_token)).validate(url, dict(params), signature):
         raise SignatureError("X-Twilio-Signature does not match")
 
 
-def sign(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+def sign(auth_token: SecretStr | str, url: str, params: Mapping[str, str]) -> str:
     """Compute the signature Twilio would send (used by the phone simulator)."""
-    return str(RequestValidator(auth_token).compute_signature(url, dict(params)))
+    return str(RequestValidator(reveal(auth_token)).compute_signature(url, dict(params)))
