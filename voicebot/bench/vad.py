@@ -11,8 +11,9 @@ reported speech: the caller's answer produces no turn at all, and the bot asks
 "are you still there?". A *false start* is speech reported on 30 s of each
 noisy line with nobody talking.
 
-Piper's voices are sampled afresh on each run, so the counts move by a few
-between runs; compare settings within one run. Prints one line per setting.
+The Piper voices say each word the same way every run; eSpeak NG varies a
+little, so counts may move by one or two between runs. Prints one line per
+setting.
 """
 
 from __future__ import annotations

@@ -10,7 +10,12 @@
   the point: it keeps the recogniser from being tuned to Piper alone.
 
 Output is 8 kHz PCM, trimmed of leading and trailing silence so the simulator
-knows exactly when the caller stops speaking.
+knows exactly when the caller stops speaking. The Piper voices say a line the
+same way every time: Piper's sampling noise (drawn inside its ONNX model, so no
+seed reaches it) is off for callers, so a scenario plays the same audio in
+every run and ``voicebot check-line`` checks exactly what the suite plays.
+eSpeak NG varies a little (its library keeps state between utterances: a few
+samples longer or shorter, different breath noise).
 """
 
 from __future__ import annotations
@@ -88,7 +93,10 @@ class CallerVoices:
         from piper import SynthesisConfig
 
         rate = self._voice.config.sample_rate
-        config = SynthesisConfig(length_scale=style.length_scale)
+        # No sampling noise: the same line is the same audio in every run.
+        config = SynthesisConfig(
+            length_scale=style.length_scale, noise_scale=0.0, noise_w_scale=0.0
+        )
         chunks = [c.audio_int16_bytes for c in self._voice.synthesize(text, syn_config=config)]
         pcm = np.frombuffer(b"".join(chunks), dtype=np.int16)
         # Played back faster (or slower) than recorded: the pitch moves by `style.pitch`.
