@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     # Recognition starts after this much quiet, before the VAD is sure (0: off);
     # 0.03 is the VAD's first quiet window.
     speculate_after_s: float = Field(default=0.03, ge=0)
+    # A turn's words not recognised this long after the VAD ended it (Whisper raised
+    # or hung): the caller hears an apology and the call goes to a person. With the
+    # VAD's 0.5 s, the apology starts within ~1.8 s of the caller's last word, under
+    # the 2 s of silence allowed; a recognition takes ~0.15 s (p95 under 0.5 s with
+    # 8 calls at once), so only a broken one gets here.
+    recognition_timeout_s: float = Field(default=1.2, gt=0)
     # Words heard in that pause may end the turn at once, before the VAD is sure:
     # when they fully answer the question, or when the turn model (smart-turn)
     # gives P(finished) >= turn_finished_threshold...

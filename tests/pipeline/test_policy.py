@@ -31,6 +31,7 @@ from voicebot.dialog.prompts import load_prompts
 from voicebot.pipeline.frames import (
     CallerResumedFrame,
     HeardFrame,
+    RecognitionFailedFrame,
     SpeakFrame,
     SpeechFailedFrame,
 )
@@ -343,6 +344,16 @@ async def test_a_synthesis_failure_ends_the_call_as_an_escalation() -> None:
     frames = await h.run(*heard("Yes, this is Alice."), SpeechFailedFrame(error="boom"))
     assert (h.session.outcome, h.session.escalated) == ("escalated", True)
     assert h.session.failure == "speech synthesis: boom"
+    assert any(isinstance(f, EndWorkerFrame) for f in frames)
+
+
+async def test_a_turn_that_could_not_be_recognised_is_apologised_for_and_escalated() -> None:
+    h = Harness()
+    frames = await h.run(*heard("Yes, this is Alice."), RecognitionFailedFrame(error="timed out"))
+    assert (h.session.outcome, h.session.escalated) == ("escalated", True)
+    assert h.session.failure == "speech recognition: timed out"
+    spoken = [line.key for f in frames if isinstance(f, SpeakFrame) for line in f.lines]
+    assert spoken[-1] == "technical_apology"
     assert any(isinstance(f, EndWorkerFrame) for f in frames)
 
 

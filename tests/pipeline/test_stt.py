@@ -10,7 +10,7 @@ import pytest
 from pipecat.frames.frames import Frame
 
 from voicebot.pipeline import stt
-from voicebot.pipeline.frames import HeardFrame
+from voicebot.pipeline.frames import HeardFrame, RecognitionFailedFrame
 from voicebot.pipeline.stt import (
     Recognition,
     WhisperTranscriber,
@@ -98,6 +98,7 @@ class FakePause:
 
     def __init__(self, already: float) -> None:
         self.pause_id = 1
+        self.pause_peak = 0.0
         self._began = time.monotonic() - already
 
     def resume(self) -> None:
@@ -213,3 +214,51 @@ async def test_a_one_word_turn_is_left_to_the_vad() -> None:
     t, sent = transcriber_in_a_pause(pause)
     await t._offer(Recognition("Yes.", 0.95, 0.1), pause_id=1)
     assert sent == []
+
+
+@pytest.mark.parametrize("failure", ["raises", "hangs"])
+async def test_a_turn_whisper_cannot_recognise_in_time_is_reported_not_dropped(
+    monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """Raised or hung, the turn becomes a RecognitionFailedFrame within the timeout."""
+
+    async def broken(*args: object, **kwargs: object) -> Recognition:
+        if failure == "raises":
+            raise RuntimeError("CTranslate2 exploded")
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(stt, "recognise", broken)
+    sent: list[Frame] = []
+    reported = asyncio.Event()
+    t = WhisperTranscriber(None, recognition_timeout_s=0.2)  # type: ignore[arg-type]
+
+    async def push(frame: Frame, direction: object = None) -> None:
+        sent.append(frame)
+        reported.set()
+
+    t.push_frame = push  # type: ignore[method-assign]
+    worker = asyncio.create_task(t._transcribe_segments())
+    started = time.monotonic()
+    await t._queue.put((b"\0\0" * 1600, started, 0.5, None, 1))
+    await asyncio.wait_for(reported.wait(), 2.0)
+    await t._queue.put(None)
+    await worker
+    (frame,) = sent
+    assert isinstance(frame, RecognitionFailedFrame)
+    assert ("exploded" in frame.error) if failure == "raises" else frame.error == "timed out"
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_guess_is_not_reused_when_the_pause_held_a_words_quiet_end() -> None:
+    """The end of "number" fading under the VAD's threshold: the whole turn is recognised."""
+    pause = FakePause(already=0.05)
+    t, _sent = transcriber_in_a_pause(pause)
+
+    async def heard() -> Recognition:
+        return Recognition("How did you get my hum?", 0.8, 0.1)
+
+    t._speculation = stt._Speculation(pause.pause_id, asyncio.create_task(heard()))
+    assert t._valid_speculation() is not None
+    pause.pause_peak = stt.TRAILING_SPEECH
+    assert t._valid_speculation() is None

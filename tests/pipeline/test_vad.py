@@ -6,6 +6,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
 from voicebot.config import REPO_ROOT, Settings
 from voicebot.pipeline.models import bundled_onnx
+from voicebot.pipeline.stt import TRAILING_SPEECH
 from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 
 CLIP = REPO_ROOT / "tests" / "scenarios" / "clips" / "yes_this_is_alice_16k.wav"
@@ -90,3 +91,17 @@ def test_short_answers_on_noisy_lines_start_a_turn_with_the_configured_vad() -> 
         if VADState.SPEAKING not in states:
             missed.append(clip.name)
     assert not missed, f"no turn for {missed}"
+
+
+def test_a_pause_remembers_how_much_it_sounded_like_speech() -> None:
+    """A word's quiet end inside the pause scores well above silence (``pause_peak``)."""
+    speech, _rate = sf.read(CLIP, dtype="int16")
+    quiet_end = (speech[-RATE // 4 :].astype(np.float32) * 0.05).astype(np.int16)  # -26 dB
+    gap = np.zeros(RATE // 10, dtype=np.int16)
+    after = np.zeros(RATE, dtype=np.int16)
+    silent = _analyzer()
+    _feed(silent, np.concatenate([speech, gap, after]))
+    fading = _analyzer()
+    _feed(fading, np.concatenate([speech, gap, quiet_end, after]))
+    assert fading.pause_peak >= TRAILING_SPEECH > 0.03  # line noise scores under 0.03
+    assert fading.pause_peak > silent.pause_peak

@@ -120,6 +120,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
         early_turns=settings.early_turns,
         turn_model=models.turn_session if settings.turn_model else None,
         early_after_s=settings.early_turn_after_s,
+        recognition_timeout_s=settings.recognition_timeout_s,
     )
     hearing: list[Any] = [vad, transcriber]
     speaking: list[Any] = [

@@ -91,6 +91,18 @@ class RecognitionHintsFrame(SystemFrame):
 
 
 @dataclass
+class RecognitionFailedFrame(SystemFrame):
+    """Sent downstream by the recogniser: a turn's words could not be recognised in time.
+
+    Whisper raised, or did not answer within ``recognition_timeout_s``; the
+    policy apologises and hands the call to a person rather than leave the
+    caller in silence.
+    """
+
+    error: str = ""
+
+
+@dataclass
 class BeepFrame(SystemFrame):
     """An answering machine's beep was heard: the message can be left now."""
 

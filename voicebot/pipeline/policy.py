@@ -39,6 +39,7 @@ from voicebot.pipeline.frames import (
     BeepFrame,
     CallerResumedFrame,
     HeardFrame,
+    RecognitionFailedFrame,
     RecognitionHintsFrame,
     SpeakFrame,
     SpeechFailedFrame,
@@ -145,6 +146,9 @@ class DialogPolicy(FrameProcessor):
                 return
             if isinstance(frame, SpeechFailedFrame):
                 await self._speech_failed(frame.error)
+                return
+            if isinstance(frame, RecognitionFailedFrame):
+                await self._give_up(f"speech recognition: {frame.error}")
                 return
             if isinstance(frame, TurnTimingFrame):
                 await self._report_timing(frame)
@@ -499,10 +503,14 @@ class DialogPolicy(FrameProcessor):
     async def _fail(self, error: Exception) -> None:
         """Never dead air: apologise, escalate, hang up."""
         logger.exception(f"{self}: dialog failed: {error}")
+        await self._give_up(repr(error))
+
+    async def _give_up(self, failure: str) -> None:
+        """Something broke: an apology, a person takes over, and the record says why."""
         if self._ended:
             return
         self._engine.end_with("escalated", escalate=True)
-        self._session.failure = repr(error)
+        self._session.failure = failure
         self._session.record_bot(self._fallback_text)
         await self.push_frame(
             SpeakFrame(lines=(Line("technical_apology", self._fallback_text, interruptible=False),))

@@ -45,12 +45,20 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebot import metrics
 from voicebot.dialog.redaction import redact
-from voicebot.pipeline.frames import CallerResumedFrame, HeardFrame, RecognitionHintsFrame
+from voicebot.pipeline.frames import (
+    CallerResumedFrame,
+    HeardFrame,
+    RecognitionFailedFrame,
+    RecognitionHintsFrame,
+)
 from voicebot.pipeline.turn import turn_end_probability
 
 T = TypeVar("T")
 
 WHISPER_RATE = 16000
+# A window in the pause that scores this much (line noise scores under 0.03) may
+# be a word's quiet end: the speculative recognition before it is not reused.
+TRAILING_SPEECH = 0.15
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
 TRAILING_PAD_S = 0.2  # Whisper garbles a last word that ends abruptly
 PARTIAL_EVERY_S = 1.5  # while the caller talks, look for secrets this often
@@ -281,6 +289,7 @@ class PauseSource(Protocol):
     """The VAD's view of a pause in progress (``voicebot.pipeline.vad``)."""
 
     pause_id: int
+    pause_peak: float  # the highest speech confidence inside the pause, after its first window
 
     def silence_s(self) -> float: ...
 
@@ -316,10 +325,12 @@ class WhisperTranscriber(FrameProcessor):
         early_turns: bool = False,
         turn_model: Any = None,
         early_after_s: float = 0.35,
+        recognition_timeout_s: float = 1.2,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._model = model
+        self._timeout_s = recognition_timeout_s
         self._turn_model = turn_model if early_turns else None
         self._early_after_s = early_after_s
         self._pauses = pauses
@@ -391,9 +402,18 @@ class WhisperTranscriber(FrameProcessor):
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
     def _valid_speculation(self) -> asyncio.Task[Recognition | None] | None:
-        """The guess begun in this very pause, if the caller has not spoken since."""
+        """The guess begun in this very pause, if nothing was said after it.
+
+        The guess heard the turn up to the pause's first quiet window. If a
+        later window of the pause sounded like speech, if not enough for the
+        VAD (the end of "number" fading out), the guess may have lost a
+        word's end ("How did you get my hum?"): the whole turn is recognised.
+        """
         guess, pauses = self._speculation, self._pauses
         if guess is None or pauses is None or pauses.pause_id != guess.pause_id:
+            return None
+        if pauses.pause_peak >= TRAILING_SPEECH:
+            logger.debug(f"{self}: speech after the guess (P {pauses.pause_peak:.2f}): whole turn")
             return None
         return guess.task
 
@@ -560,25 +580,34 @@ class WhisperTranscriber(FrameProcessor):
                 )
             )
 
+    async def _final_words(
+        self, audio: bytes, guess: asyncio.Task[Recognition | None] | None
+    ) -> tuple[Recognition, bool]:
+        """The turn's words, and whether they are the pause's speculative recognition."""
+        if guess is not None:
+            with contextlib.suppress(Exception):
+                result = await asyncio.shield(guess)  # begun in the pause: ready, or nearly
+                if result is not None:
+                    return result, True
+        result = await self._recognise(audio)
+        assert result is not None  # only a speculative one may be skipped
+        return result, False
+
     async def _transcribe_segments(self) -> None:
         while True:
             item = await self._queue.get()
             if item is None:
                 return
             audio, ended_at, stop_secs, guess, turn = item
-            reused = False
             try:
-                result = None
-                if guess is not None:
-                    with contextlib.suppress(Exception):
-                        result = await guess  # begun in the pause: ready now, or nearly
-                        reused = result is not None
-                if result is None:
-                    result = await self._recognise(audio)
-                assert result is not None  # only a speculative one may be skipped
-            except Exception as e:  # a failed recognition must not kill the call
-                logger.exception(f"{self}: recognition failed: {e}")
-                result = Recognition(text="", confidence=0.0, seconds=0.0)
+                result, reused = await asyncio.wait_for(
+                    self._final_words(audio, guess), self._timeout_s
+                )
+            except Exception as e:  # raised or hung: never leave the caller in silence
+                error = "timed out" if isinstance(e, TimeoutError) else repr(e)
+                logger.error(f"{self}: recognition failed ({error}); the call goes to a person")
+                await self.push_frame(RecognitionFailedFrame(error=error))
+                continue
             redaction = redact(result.text)
             logger.debug(f"{self}: heard {redaction.text!r} ({result.confidence:.2f})")
             metrics.RECOGNITION_SECONDS.observe(result.seconds)

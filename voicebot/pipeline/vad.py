@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
@@ -33,7 +34,18 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         self._low_confidence_windows = 0
 
     pause_id: int = 0  # +1 each time the caller goes quiet while speaking
+    # The highest speech confidence of a window inside this pause, after its first:
+    # the end of a word the VAD scored under its threshold ("num-ber" fading out)
+    # scores 0.2-0.5, line noise under 0.03 (``voicebot.pipeline.stt`` reads it).
+    pause_peak: float = 0.0
     _quiet_windows: int = 0  # since the caller last spoke, in this turn's pause
+
+    def voice_confidence(self, buffer: bytes) -> float:
+        confidence = super().voice_confidence(buffer)
+        if self._vad_state == VADState.STOPPING:  # a window after the pause's first
+            score = float(np.asarray(confidence).reshape(-1)[0])
+            self.pause_peak = max(self.pause_peak, score)
+        return confidence
 
     def _run_analyzer(self, buffer: bytes) -> VADState:
         before = self._vad_state
@@ -41,11 +53,13 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         if state == VADState.STOPPING:
             if before != VADState.STOPPING:
                 self.pause_id += 1
+                self.pause_peak = 0.0
             self._quiet_windows = self._vad_stopping_count
         elif state == VADState.QUIET and before in (VADState.SPEAKING, VADState.STOPPING):
             # The pause ended the turn: it is still a pause, not the caller resuming.
             if before == VADState.SPEAKING:
                 self.pause_id += 1
+                self.pause_peak = 0.0
             self._quiet_windows = max(self._quiet_windows, self._vad_stop_frames)
         elif state != VADState.QUIET:
             self._quiet_windows = 0
