@@ -7,7 +7,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from voicebot.config import REPO_ROOT, Settings
 from voicebot.pipeline.models import bundled_onnx
 from voicebot.pipeline.stt import TRAILING_SPEECH
-from voicebot.pipeline.vad import SharedSileroVADAnalyzer
+from voicebot.pipeline.vad import SharedSileroVADAnalyzer, vad_params
 
 CLIP = REPO_ROOT / "tests" / "scenarios" / "clips" / "yes_this_is_alice_16k.wav"
 RATE = 16000
@@ -79,12 +79,7 @@ def test_short_answers_on_noisy_lines_start_a_turn_with_the_configured_vad() -> 
         assert rate == RATE
         analyzer = SharedSileroVADAnalyzer(
             session=bundled_onnx("pipecat.audio.vad.data", "silero_vad.onnx"),
-            params=VADParams(
-                confidence=settings.vad_confidence,
-                start_secs=settings.vad_start_secs,
-                stop_secs=settings.vad_stop_secs,
-                min_volume=settings.vad_min_volume,
-            ),
+            params=vad_params(settings),
         )
         analyzer.set_sample_rate(RATE)
         states = [state for state, _, _ in _feed(analyzer, pcm)]

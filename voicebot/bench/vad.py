@@ -33,7 +33,7 @@ from voicebot.pipeline.models import get_models
 from voicebot.pipeline.stt import WHISPER_RATE
 from voicebot.pipeline.vad import SharedSileroVADAnalyzer
 from voicebot.simulator.line import PhoneLine
-from voicebot.simulator.linecheck import on_the_wire
+from voicebot.simulator.linecheck import noisy_line, on_the_wire
 from voicebot.simulator.voices import CallerVoices
 
 WORDS = ("Yes.", "No.", "Yep.", "Nope.", "Sure.", "Yeah.", "Correct.", "Uh-huh.", "Right.",
@@ -81,13 +81,7 @@ def utterances(voices: CallerVoices) -> dict[tuple[float | None, str, str, int],
                 pcm = voices.say(word, voice)
                 for phase in PHASES_MS:
                     lead = np.zeros(phase * TELEPHONE_RATE // 1000, np.int16)
-                    line = PhoneLine.for_scenario(
-                        f"bench-vad {word} {phase}",
-                        snr_db=snr,
-                        band_limited=snr is not None,
-                        color="pink",
-                        utterances=[pcm],
-                    )
+                    line = noisy_line(f"bench-vad {word} {phase}", pcm, snr)
                     wire = on_the_wire(np.concatenate([lead, pcm]), line)
                     heard = resample(wire, TELEPHONE_RATE, WHISPER_RATE)
                     quiet = np.zeros(WHISPER_RATE, np.int16)

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import WebSocket
 from loguru import logger
-from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.audio.vad_processor import VADProcessor
@@ -29,7 +28,7 @@ from voicebot.pipeline.policy import DialogPolicy
 from voicebot.pipeline.session import CallSession
 from voicebot.pipeline.stt import WHISPER_RATE, WhisperTranscriber
 from voicebot.pipeline.tts import PiperSpeaker, PlaybackTimeline
-from voicebot.pipeline.vad import SharedSileroVADAnalyzer
+from voicebot.pipeline.vad import SharedSileroVADAnalyzer, vad_params
 from voicebot.records import calls as call_records
 from voicebot.records import opt_outs
 from voicebot.services import PURPOSES, Services
@@ -85,15 +84,7 @@ async def run_call(websocket: WebSocket, session: CallSession, services: Service
             ),
         ),
     )
-    analyzer = SharedSileroVADAnalyzer(
-        session=models.silero_session,
-        params=VADParams(
-            confidence=settings.vad_confidence,
-            start_secs=settings.vad_start_secs,
-            stop_secs=settings.vad_stop_secs,
-            min_volume=settings.vad_min_volume,
-        ),
-    )
+    analyzer = SharedSileroVADAnalyzer(session=models.silero_session, params=vad_params(settings))
     vad = VADProcessor(vad_analyzer=analyzer)
     fallback_text = prompts.render("technical_apology", {})
     apology = await asyncio.to_thread(models.prepared_audio, fallback_text)

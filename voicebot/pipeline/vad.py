@@ -14,6 +14,8 @@ import numpy as np
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
+from voicebot.config import Settings
+
 
 class _SharedSessionModel(SileroOnnxModel):
     """Silero's per-stream state around an existing inference session."""
@@ -74,3 +76,13 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         speaking again.
         """
         return self._quiet_windows * self.num_frames_required() / self.sample_rate
+
+
+def vad_params(settings: Settings) -> VADParams:
+    """The VAD as configured (``VOICEBOT_VAD_*``): calls, ``check-line`` and tests alike."""
+    return VADParams(
+        confidence=settings.vad_confidence,
+        start_secs=settings.vad_start_secs,
+        stop_secs=settings.vad_stop_secs,
+        min_volume=settings.vad_min_volume,
+    )

@@ -29,14 +29,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.audio.vad.vad_analyzer import VADState
 
 from voicebot.audio import FRAME_SAMPLES, PCM, TELEPHONE_RATE, mulaw_decode, resample
 from voicebot.config import Settings, get_settings
 from voicebot.dialog.engine import EXPECTATIONS, OPT_OUT_SPEECH, Heard, IntentReader
 from voicebot.dialog.understanding import request_from
 from voicebot.pipeline.stt import PRE_ROLL_S, TRAILING_SPEECH, WHISPER_RATE, transcribe
-from voicebot.pipeline.vad import SharedSileroVADAnalyzer
+from voicebot.pipeline.vad import SharedSileroVADAnalyzer, vad_params
 from voicebot.simulator.line import PhoneLine
 from voicebot.simulator.voices import CallerVoices
 
@@ -94,6 +94,13 @@ def understand(
     return decision.intent, answer.intent.value, rating, None
 
 
+def noisy_line(seed: str, pcm: PCM, snr_db: float | None) -> PhoneLine:
+    """A phone line for ``pcm``: band-limited with pink noise at ``snr_db``; None: clean."""
+    return PhoneLine.for_scenario(
+        seed, snr_db=snr_db, band_limited=snr_db is not None, color="pink", utterances=[pcm]
+    )
+
+
 def on_the_wire(pcm: PCM, line: PhoneLine) -> PCM:
     """8 kHz speech, with the line's quiet before and after, as the server decodes it."""
     lead = int(PRE_ROLL_S * TELEPHONE_RATE) // FRAME_SAMPLES
@@ -126,13 +133,7 @@ def hear_line(
     for cut in (WHOLE, *cuts):
         part = pcm[: int(len(pcm) * cut)]
         # A fresh line each time, seeded alike: the same noise under each cut.
-        line = PhoneLine.for_scenario(
-            f"check-line {voice} {text}",
-            snr_db=snr_db,
-            band_limited=snr_db is not None,
-            color="pink",
-            utterances=[pcm],
-        )
+        line = noisy_line(f"check-line {voice} {text}", pcm, snr_db)
         heard = transcribe(
             models.whisper,
             resample(on_the_wire(part, line), TELEPHONE_RATE, WHISPER_RATE),
@@ -140,13 +141,7 @@ def hear_line(
         )
         meaning = understand(models.understanding, heard.text, heard.confidence, expect, first_name)
         readings.append(Reading(voice, cut, heard.text, heard.confidence, *meaning))
-    line = PhoneLine.for_scenario(
-        f"check-line {voice} {text}",
-        snr_db=snr_db,
-        band_limited=snr_db is not None,
-        color="pink",
-        utterances=[pcm],
-    )
+    line = noisy_line(f"check-line {voice} {text}", pcm, snr_db)
     for phase in phases_ms:
         lead = np.zeros(phase * TELEPHONE_RATE // 1000, np.int16)
         wire = resample(
@@ -172,13 +167,7 @@ def served_segment(session: Any, pcm16k: PCM, settings: Settings) -> PCM | None:
     recognition of the pause that ended the turn cut it: ``speculate_after_s``
     into that pause (``pipeline/stt.py``), not where the VAD became sure.
     """
-    params = VADParams(
-        confidence=settings.vad_confidence,
-        start_secs=settings.vad_start_secs,
-        stop_secs=settings.vad_stop_secs,
-        min_volume=settings.vad_min_volume,
-    )
-    analyzer = SharedSileroVADAnalyzer(session=session, params=params)
+    analyzer = SharedSileroVADAnalyzer(session=session, params=vad_params(settings))
     analyzer.set_sample_rate(WHISPER_RATE)
     frame = WHISPER_RATE // 50
     stream = np.concatenate([pcm16k, np.zeros(2 * WHISPER_RATE, np.int16)])
