@@ -98,7 +98,6 @@ class FakePause:
 
     def __init__(self, already: float) -> None:
         self.pause_id = 1
-        self.pause_peak = 0.0
         self._began = time.monotonic() - already
 
     def resume(self) -> None:
@@ -248,17 +247,3 @@ async def test_a_turn_whisper_cannot_recognise_in_time_is_reported_not_dropped(
     assert isinstance(frame, RecognitionFailedFrame)
     assert ("exploded" in frame.error) if failure == "raises" else frame.error == "timed out"
     assert time.monotonic() - started < 1.0
-
-
-async def test_a_guess_is_not_reused_when_the_pause_held_a_words_quiet_end() -> None:
-    """The end of "number" fading under the VAD's threshold: the whole turn is recognised."""
-    pause = FakePause(already=0.05)
-    t, _sent = transcriber_in_a_pause(pause)
-
-    async def heard() -> Recognition:
-        return Recognition("How did you get my hum?", 0.8, 0.1)
-
-    t._speculation = stt._Speculation(pause.pause_id, asyncio.create_task(heard()))
-    assert t._valid_speculation() is not None
-    pause.pause_peak = stt.TRAILING_SPEECH
-    assert t._valid_speculation() is None

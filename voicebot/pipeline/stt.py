@@ -56,9 +56,6 @@ from voicebot.pipeline.turn import turn_end_probability
 T = TypeVar("T")
 
 WHISPER_RATE = 16000
-# A window in the pause that scores this much (line noise scores under 0.03) may
-# be a word's quiet end: the speculative recognition before it is not reused.
-TRAILING_SPEECH = 0.15
 PRE_ROLL_S = 0.5  # audio kept from before the VAD fired, so first syllables survive
 TRAILING_PAD_S = 0.2  # Whisper garbles a last word that ends abruptly
 PARTIAL_EVERY_S = 1.5  # while the caller talks, look for secrets this often
@@ -289,7 +286,6 @@ class PauseSource(Protocol):
     """The VAD's view of a pause in progress (``voicebot.pipeline.vad``)."""
 
     pause_id: int
-    pause_peak: float  # the highest speech confidence inside the pause, after its first window
 
     def silence_s(self) -> float: ...
 
@@ -402,18 +398,9 @@ class WhisperTranscriber(FrameProcessor):
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
     def _valid_speculation(self) -> asyncio.Task[Recognition | None] | None:
-        """The guess begun in this very pause, if nothing was said after it.
-
-        The guess heard the turn up to the pause's first quiet window. If a
-        later window of the pause sounded like speech, if not enough for the
-        VAD (the end of "number" fading out), the guess may have lost a
-        word's end ("How did you get my hum?"): the whole turn is recognised.
-        """
+        """The guess begun in this very pause, if the caller has not spoken since."""
         guess, pauses = self._speculation, self._pauses
         if guess is None or pauses is None or pauses.pause_id != guess.pause_id:
-            return None
-        if pauses.pause_peak >= TRAILING_SPEECH:
-            logger.debug(f"{self}: speech after the guess (P {pauses.pause_peak:.2f}): whole turn")
             return None
         return guess.task
 

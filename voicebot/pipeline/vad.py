@@ -38,7 +38,8 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
     pause_id: int = 0  # +1 each time the caller goes quiet while speaking
     # The highest speech confidence of a window inside this pause, after its first:
     # the end of a word the VAD scored under its threshold ("num-ber" fading out)
-    # scores 0.2-0.5, line noise under 0.03 (``voicebot.pipeline.stt`` reads it).
+    # scores 0.2-0.5, line noise under 0.03. Measured, not acted on yet: recognising
+    # such a turn whole (pause included) heard worse on noisy lines (docs/status.md).
     pause_peak: float = 0.0
     _quiet_windows: int = 0  # since the caller last spoke, in this turn's pause
 

@@ -35,7 +35,7 @@ from voicebot.audio import FRAME_SAMPLES, PCM, TELEPHONE_RATE, mulaw_decode, res
 from voicebot.config import Settings, get_settings
 from voicebot.dialog.engine import EXPECTATIONS, OPT_OUT_SPEECH, Heard, IntentReader
 from voicebot.dialog.understanding import request_from
-from voicebot.pipeline.stt import PRE_ROLL_S, TRAILING_SPEECH, WHISPER_RATE, transcribe
+from voicebot.pipeline.stt import PRE_ROLL_S, WHISPER_RATE, transcribe
 from voicebot.pipeline.vad import SharedSileroVADAnalyzer, vad_params
 from voicebot.simulator.line import PhoneLine
 from voicebot.simulator.voices import CallerVoices
@@ -185,8 +185,6 @@ def served_segment(session: Any, pcm16k: PCM, settings: Settings) -> PCM | None:
         elif guess_at is None and quiet >= max(settings.speculate_after_s, 1e-9):
             guess_at = i + frame
         if state == VADState.QUIET:
-            if analyzer.pause_peak >= TRAILING_SPEECH:
-                guess_at = None  # speech after the guess: the whole turn is recognised
             return stream[start : guess_at or i + frame]
     return None if start is None else stream[start:]
 
